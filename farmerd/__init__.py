@@ -1,0 +1,1 @@
+"""farmkit.farmerd: A headless farmer daemon speaking the node's JSON-RPC over WebSocket, plus an embedded dev node."""

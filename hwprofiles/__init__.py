@@ -1,0 +1,1 @@
+"""farmkit.hwprofiles: measured hardware profiles (HDF5) and the `hwprofile` tool that makes them."""
