@@ -14,10 +14,12 @@ from typing import Callable, NoReturn
 
 import typer
 
-try:  # typer >= 0.2x vendors click as typer._click
+try:  # typer >= 0.2x vendors click as typer._click, with Abort/Exit in typer.exceptions
     from typer import _click as click  # type: ignore[attr-defined]
-except ImportError:  # pragma: no cover
+    from typer.exceptions import Abort as _Abort, Exit as _Exit
+except ImportError:  # pragma: no cover - older typer on top of click
     import click  # type: ignore[no-redef]
+    from click.exceptions import Abort as _Abort, Exit as _Exit
 
 from farmkit.errors import BackendUnavailable, FarmkitError
 
@@ -96,9 +98,11 @@ def run(app: typer.Typer | Callable, argv: list[str] | None = None) -> NoReturn:
     except click.exceptions.UsageError as exc:
         where = f" ({exc.ctx.command_path})" if exc.ctx is not None else ""
         fail(f"{exc.format_message()}{where}; see --help", 2)
-    except click.exceptions.Abort:
+    except click.exceptions.ClickException as exc:
+        fail(exc.format_message(), 2)
+    except _Abort:
         fail("aborted", 130)
-    except click.exceptions.Exit as exc:
+    except _Exit as exc:
         raise SystemExit(exc.exit_code) from None
     except BackendUnavailable as exc:
         fail(str(exc), exc.exit_code)

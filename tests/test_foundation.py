@@ -69,3 +69,33 @@ def test_gpu_one_source_on_opencl():
     b = a + np.uint32(1)
     expected = ((b >> np.uint32(8)) | (b << np.uint32(24))) ^ a.byteswap()
     assert (ctx.to_host(d) == expected).all()
+
+
+def test_run_turns_errors_into_one_line(capsys):
+    import typer
+
+    from farmkit.cli import new_app, run
+    from farmkit.errors import FarmkitError
+
+    app = new_app("t", "test")
+
+    @app.command()
+    def boom(kind: str) -> None:
+        if kind == "farmkit":
+            raise FarmkitError("bad thing\nwith a second line")
+        if kind == "os":
+            raise FileNotFoundError(2, "No such file or directory", "/nope")
+        if kind == "exit":
+            raise typer.Exit(1)
+
+    @app.command()
+    def other() -> None:
+        pass
+
+    for kind, code in (("farmkit", 2), ("os", 2), ("exit", 1), ("fine", 0)):
+        with pytest.raises(SystemExit) as ei:
+            run(app, ["boom", kind])
+        assert ei.value.code == code
+        err = capsys.readouterr().err
+        assert "Traceback" not in err
+        assert len(err.strip().splitlines()) <= 1
