@@ -74,7 +74,8 @@ def dev_node(
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logging."),
 ) -> None:
     """Run a development node: PoT slots, farmer RPC, reward signing, segment headers, pieces."""
-    from farmkit.farmerd.devnode import DevNodeConfig, run_dev_node
+    from farmkit.farmerd.demo import serve_dev_node
+    from farmkit.farmerd.devnode import DevNodeConfig
 
     host, port = _parse_listen(rpc_listen_on, "--rpc-listen-on")
     if prometheus_listen_on is not None:
@@ -98,7 +99,114 @@ def dev_node(
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    run_dev_node(config, announce=lambda line: print(line, flush=True))
+    # the dev node's own run_dev_node resolves the verifier itself; serve_dev_node plugs in the
+    # auditor's verify_solution through an adapter (farmkit.farmerd.farm.auditor_solution_verifier)
+    serve_dev_node(config, announce=lambda line: print(line, flush=True))
+
+
+def _setup_logging(verbose: bool, log_json: bool = False) -> None:
+    """farmkit's loggers at DEBUG with -v; third-party ones (numba's compiler, websockets' frames)
+    stay at INFO/WARNING so the log remains readable."""
+    for name, level in (("numba", logging.WARNING), ("websockets", logging.INFO), ("asyncio", logging.INFO)):
+        logging.getLogger(name).setLevel(level)
+    if log_json:
+        import json as _json
+
+        class _Json(logging.Formatter):
+            def format(self, record: logging.LogRecord) -> str:
+                return _json.dumps({
+                    "ts": self.formatTime(record), "level": record.levelname, "target": record.name,
+                    "msg": record.getMessage(),
+                })
+
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(_Json())
+        logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, handlers=[handler])
+    else:
+        logging.basicConfig(
+            level=logging.DEBUG if verbose else logging.INFO,
+            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+            stream=sys.stderr,
+        )
+
+
+@app.command("farm")
+@_one_line_errors
+def farm(
+    farms: list[str] = typer.Argument(..., metavar="path=DIR,size=SIZE", help="Farms: path=DIR,size=SIZE[,record-chunks-mode=ConcurrentChunks|WholeSector] (sizes like 100MiB, 2GiB, 1.5TB); one per disk."),
+    node_rpc_url: str = typer.Option("ws://127.0.0.1:9944", "--node-rpc-url", help="Node WebSocket RPC URL (keep it on loopback or a private network: no TLS, no auth)."),
+    reward_address: str = typer.Option(..., "--reward-address", help="SS58 address that receives the rewards."),
+    piece_store: Optional[Path] = typer.Option(None, "--piece-store", help="Archive directory (`plotter archive`) to plot from before asking the node."),
+    piece_cache: Optional[Path] = typer.Option(None, "--piece-cache", help="Local piece cache directory (default: <first farm>/farmkit-piece-cache)."),
+    piece_cache_segments: int = typer.Option(2, "--piece-cache-segments", help="Newest archived segments kept in the piece cache, 256 MiB each (0 disables it)."),
+    max_pieces_in_sector: Optional[int] = typer.Option(None, "--max-pieces-in-sector", help="Pieces per sector for new farms (default: the node's maxPiecesInSector)."),
+    cache_percentage: int = typer.Option(1, "--cache-percentage", help="Share of each farm's size kept for piece_cache.bin (reference default 1)."),
+    prometheus_listen_on: Optional[str] = typer.Option(None, "--prometheus-listen-on", help="HOST:PORT for Prometheus /metrics."),
+    cpu_record_encoding_concurrency: Optional[int] = typer.Option(None, "--cpu-record-encoding-concurrency", help="Records encoded at once while plotting (default: half the cores)."),
+    verify_pieces: str = typer.Option("commitment", "--verify-pieces", help="Piece checks before plotting: commitment (default), full, none."),
+    io_mode: str = typer.Option("mmap", "--io-mode", help="Audit reads: mmap (page cache) or direct (O_DIRECT)."),
+    log_json: bool = typer.Option(False, "--log-json", help="One JSON object per log line."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logging."),
+) -> None:
+    """Farm: plot the farms, audit every slot, prove and submit solutions, sign rewards, replot."""
+    from farmkit.farmerd.farm import FarmerConfig, check_node_url, parse_farm_spec, run_farmer
+    from farmkit.protocol.ss58 import ss58_decode
+
+    specs = [parse_farm_spec(text) for text in farms]
+    try:
+        account, _network = ss58_decode(reward_address)
+    except FarmkitError as exc:
+        raise FarmkitError(f"--reward-address: {exc}") from None
+    check_node_url(node_rpc_url)
+    if prometheus_listen_on is not None:
+        _parse_listen(prometheus_listen_on, "--prometheus-listen-on")
+    if io_mode not in ("mmap", "direct"):
+        raise FarmkitError("--io-mode must be mmap or direct")
+    if not 0 <= cache_percentage < 100:
+        raise FarmkitError("--cache-percentage must be 0..99")
+    if cpu_record_encoding_concurrency is not None and cpu_record_encoding_concurrency < 1:
+        raise FarmkitError("--cpu-record-encoding-concurrency must be at least 1")
+    if piece_store is not None and not piece_store.is_dir():
+        raise FarmkitError(f"--piece-store {piece_store}: not a directory")
+    config = FarmerConfig(
+        node_rpc_url=node_rpc_url, reward_address=account, farms=specs, piece_store=piece_store,
+        piece_cache=piece_cache, piece_cache_segments=piece_cache_segments,
+        max_pieces_in_sector=max_pieces_in_sector, cache_percentage=cache_percentage,
+        verify_pieces=verify_pieces, record_encoding_concurrency=cpu_record_encoding_concurrency,
+        io_mode=io_mode, prometheus_listen_on=prometheus_listen_on,
+    )
+    config.validate()
+    _setup_logging(verbose, log_json)
+    run_farmer(config)
+
+
+@app.command("demo")
+@_one_line_errors
+def demo(
+    base_dir: Optional[Path] = typer.Option(None, "--base-dir", help="Where the history, dev node and farm live (default: a temp dir, removed at the end). Reused on a second run."),
+    duration: float = typer.Option(60.0, "--duration", help="Seconds of farming after set-up."),
+    segments: int = typer.Option(1, "--segments", help="Archived segments of synthetic history (1 is enough)."),
+    pieces_in_sector: int = typer.Option(16, "--pieces-in-sector", help="Pieces per sector (a few dozen at most on small machines)."),
+    sectors: int = typer.Option(1, "--sectors", help="Sectors to plot."),
+    slot_duration_ms: int = typer.Option(1000, "--slot-duration-ms", help="Dev node slot duration."),
+    prometheus_listen_on: Optional[str] = typer.Option(None, "--prometheus-listen-on", help="HOST:PORT for the farmer's /metrics."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log lines instead of the live view."),
+) -> None:
+    """One command: dev node + synthetic history + small farm; farm for --duration, show it live.
+
+    Exit 0 when at least one solution was accepted and its reward signature verified by the node."""
+    from farmkit.farmerd.demo import DemoConfig, run_demo
+
+    config = DemoConfig(
+        base_dir=base_dir, duration=duration, segments=segments, pieces_in_sector=pieces_in_sector,
+        sectors=sectors, slot_duration_ms=slot_duration_ms, prometheus_listen_on=prometheus_listen_on,
+        verbose=verbose,
+    )
+    config.validate()
+    ok, reason = run_demo(config)
+    if not ok:
+        print(f"farmerd demo: failed: {reason}", file=sys.stderr)
+        raise typer.Exit(1)
 
 
 def main() -> None:

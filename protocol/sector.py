@@ -23,6 +23,7 @@ import numpy as np
 from blake3 import blake3
 
 from farmkit.errors import FarmkitError
+from farmkit.protocol.pot import derive_global_challenge
 from farmkit.protocol.constants import (
     BLAKE3_HASH_SIZE,
     COMMITMENT_SIZE,
@@ -228,9 +229,8 @@ def sector_expiration_check_segment_index(history_size: int, min_sector_lifetime
     return history_size + min_sector_lifetime - 1
 
 
-def global_challenge(pot_output: bytes, slot: int) -> bytes:
-    """§5.4: ``H(H(pot_output) ‖ u64le(slot))``."""
-    return _h(_h(bytes(pot_output)), _u64(slot))
+# §5.4 global challenge ``H(H(pot_output) ‖ u64le(slot))``: one definition, in protocol.pot
+global_challenge = derive_global_challenge
 
 
 def sector_slot_challenge(sector_id: bytes, global_challenge_: bytes) -> bytes:
