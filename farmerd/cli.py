@@ -100,7 +100,7 @@ def dev_node(
         stream=sys.stderr,
     )
     # the dev node's own run_dev_node resolves the verifier itself; serve_dev_node plugs in the
-    # auditor's verify_solution through an adapter (farmkit.farmerd.farm.auditor_solution_verifier)
+    # auditor's verify_solution (farmkit.farmerd.devnode.resolve_solution_verifier) and warms it up
     serve_dev_node(config, announce=lambda line: print(line, flush=True))
 
 

@@ -96,14 +96,15 @@ def archive_synthetic_history(directory: Path, segments: int, seed: bytes = DEMO
 # --- the dev node with the auditor's verifier ------------------------------------------------------
 def serve_dev_node(config, *, announce: Callable[[str], None] | None = print, piece_source=None) -> None:
     """Run a :class:`DevNode` until SIGINT/SIGTERM with the auditor's verifier plugged in through
-    :func:`farmkit.farmerd.farm.auditor_solution_verifier` (``farmerd dev-node``)."""
+    :func:`farmkit.farmerd.devnode.resolve_solution_verifier` (``farmerd dev-node``)."""
     import signal
 
     from farmkit.farmerd.devnode import DevNode
-    from farmkit.farmerd.farm import auditor_solution_verifier, warm_up_verifier
+    from farmkit.farmerd.devnode import resolve_solution_verifier
+    from farmkit.farmerd.farm import warm_up_verifier
 
     async def main() -> None:
-        node = DevNode(config, solution_verifier=auditor_solution_verifier(), piece_source=piece_source)
+        node = DevNode(config, solution_verifier=resolve_solution_verifier(), piece_source=piece_source)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -203,7 +204,8 @@ async def _demo(config: DemoConfig, base: Path, view: _View) -> tuple[bool, str]
     from rich.live import Live
 
     from farmkit.farmerd.devnode import DevNode, DevNodeConfig
-    from farmkit.farmerd.farm import Farmer, FarmerConfig, FarmSpec, auditor_solution_verifier, warm_up_verifier
+    from farmkit.farmerd.devnode import resolve_solution_verifier
+    from farmkit.farmerd.farm import Farmer, FarmerConfig, FarmSpec, warm_up_verifier
     from farmkit.protocol.farm import allocated_space_for_sectors
 
     t_start = time.perf_counter()
@@ -233,7 +235,7 @@ async def _demo(config: DemoConfig, base: Path, view: _View) -> tuple[bool, str]
             max_pieces_in_sector=config.pieces_in_sector, solution_range=U64_MAX, voting_solution_range=U64_MAX,
             piece_store=base / "history",
         )
-        node = DevNode(node_config, solution_verifier=auditor_solution_verifier())
+        node = DevNode(node_config, solution_verifier=resolve_solution_verifier())
         port = await node.start()
         verifier_warm_up = asyncio.create_task(asyncio.to_thread(warm_up_verifier))  # overlaps plotting
         url = f"ws://127.0.0.1:{port}"
@@ -307,7 +309,7 @@ async def _demo(config: DemoConfig, base: Path, view: _View) -> tuple[bool, str]
                 await node.stop()
                 node_config.port = port
                 node_config.slot_duration_ms = slot_ms
-                node = DevNode(node_config, solution_verifier=auditor_solution_verifier())
+                node = DevNode(node_config, solution_verifier=resolve_solution_verifier())
                 await node.start()
             setup_s = time.perf_counter() - t_start
             state["done_setup"] = setup_s

@@ -118,25 +118,42 @@ def _verifier_unavailable(solution: Solution, slot: int, params: VerifySolutionP
 
 
 def resolve_solution_verifier() -> SolutionVerifier:
-    """The auditor's independent verifier if it can be imported, else one that rejects everything.
-
-    Contract expected from the auditor: ``farmkit.auditor.verify.verify_solution(solution, slot,
-    params: VerifySolutionParams) -> int`` returning the solution distance, raising an exception
-    (its message is the rejection reason, e.g. ``InvalidProofOfSpace``) when the solution is bad.
-    """
+    """The auditor's independent verifier (``farmkit.auditor.verify.verify_solution``) with the
+    node's parameters (sector-audit-prove.md §11 "Where the node gets the parameters"); if the
+    auditor cannot be imported, a verifier that rejects everything ("verifier unavailable")."""
     try:
-        from farmkit.auditor.verify import verify_solution as auditor_verify  # type: ignore[import-not-found]
+        from farmkit.auditor.verify import PieceCheckParams, verify_solution as auditor_verify
     except Exception as exc:  # ImportError, or a broken auditor module
         log.warning("solution verifier unavailable (%s): every solution will be rejected", exc)
         return _verifier_unavailable
+    from farmkit.protocol.sector import SectorId, public_key_hash, sector_expiration_check_segment_index
 
     def verifier(solution: Solution, slot: int, params: VerifySolutionParams) -> SolutionVerdict:
+        sector_id = SectorId.new(public_key_hash(solution.public_key), solution.sector_index, solution.history_size)
         try:
-            distance = auditor_verify(solution, slot, params)
-        except Exception as exc:
-            return SolutionVerdict(False, " ".join(str(exc).split()) or type(exc).__name__)
-        if isinstance(distance, bool) or not isinstance(distance, int):
-            return SolutionVerdict(False, "verifier returned no distance")
+            piece_index = sector_id.derive_piece_index(
+                solution.piece_offset, solution.history_size, params.max_pieces_in_sector,
+                params.recent_segments, tuple(params.recent_history_fraction),
+            )
+        except Exception as exc:  # noqa: BLE001 - bad fields: reject
+            return SolutionVerdict(False, f"InvalidPieceOffset: {exc}")
+        commitment = params.segment_commitment(piece_index // NUM_PIECES)
+        if commitment is None:  # the real node skips such a solution (§11)
+            return SolutionVerdict(False, "segment commitment not found")
+        check = sector_expiration_check_segment_index(solution.history_size, params.min_sector_lifetime)
+        piece_check = PieceCheckParams(
+            max_pieces_in_sector=params.max_pieces_in_sector,
+            segment_commitment=commitment,
+            recent_segments=params.recent_segments,
+            recent_history_fraction=tuple(params.recent_history_fraction),
+            min_sector_lifetime=params.min_sector_lifetime,
+            current_history_size=params.current_history_size,
+            sector_expiration_check_segment_commitment=params.segment_commitment(check),
+        )
+        try:
+            distance = auditor_verify(solution, slot, params.proof_of_time, params.solution_range, piece_check)
+        except Exception as exc:  # noqa: BLE001 - SolutionVerificationError names the reason
+            return SolutionVerdict(False, getattr(exc, "reason", None) or " ".join(str(exc).split()))
         return SolutionVerdict(True, "", distance)
 
     return verifier

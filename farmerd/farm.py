@@ -55,7 +55,6 @@ __all__ = [
     "NodePieceGetter",
     "ChainPieceSource",
     "sector_expiration",
-    "auditor_solution_verifier",
     "warm_up_verifier",
 ]
 
@@ -346,45 +345,6 @@ def warm_up_verifier() -> float:
     default_kzg()
     is_proof_valid(bytes(32), 0, bytes(160))
     return time.perf_counter() - t0
-
-
-def auditor_solution_verifier():
-    """A dev-node solution verifier calling :func:`farmkit.auditor.verify.verify_solution` with the
-    node's parameters (§11 "Where the node gets the parameters"). Adapts the dev node's
-    ``(solution, slot, VerifySolutionParams)`` hook to the auditor's signature."""
-    from farmkit.auditor.verify import PieceCheckParams, verify_solution
-    from farmkit.farmerd.devnode import SolutionVerdict
-    from farmkit.protocol.sector import SectorId, public_key_hash
-
-    def verifier(solution, slot: int, params) -> "SolutionVerdict":
-        sector_id = SectorId.new(public_key_hash(solution.public_key), solution.sector_index, solution.history_size)
-        try:
-            piece_index = sector_id.derive_piece_index(
-                solution.piece_offset, solution.history_size, params.max_pieces_in_sector,
-                params.recent_segments, tuple(params.recent_history_fraction),
-            )
-        except Exception as exc:  # noqa: BLE001 - bad fields: reject
-            return SolutionVerdict(False, f"InvalidPieceOffset: {exc}")
-        commitment = params.segment_commitment(piece_index // NUM_PIECES)
-        if commitment is None:
-            return SolutionVerdict(False, "segment commitment not found")
-        check = sector_expiration_check_segment_index(solution.history_size, params.min_sector_lifetime)
-        pc = PieceCheckParams(
-            max_pieces_in_sector=params.max_pieces_in_sector,
-            segment_commitment=commitment,
-            recent_segments=params.recent_segments,
-            recent_history_fraction=tuple(params.recent_history_fraction),
-            min_sector_lifetime=params.min_sector_lifetime,
-            current_history_size=params.current_history_size,
-            sector_expiration_check_segment_commitment=params.segment_commitment(check),
-        )
-        try:
-            distance = verify_solution(solution, slot, params.proof_of_time, params.solution_range, pc)
-        except Exception as exc:  # noqa: BLE001 - SolutionVerificationError names the reason
-            return SolutionVerdict(False, getattr(exc, "reason", None) or " ".join(str(exc).split()))
-        return SolutionVerdict(True, "", distance)
-
-    return verifier
 
 
 # --- metrics beyond the reference's farm metrics ----------------------------------------------------

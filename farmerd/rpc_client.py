@@ -50,6 +50,9 @@ log = logging.getLogger("farmkit.farmerd.rpc_client")
 T = TypeVar("T")
 
 
+_EARLY_MAX_IDS = 16  # bound on held-back notifications (malformed-node safety)
+_EARLY_MAX_PER_ID = 64
+
 class RpcCallError(FarmkitError):
     """The node answered a call with a JSON-RPC error (e.g. 9001 "Solution was ignored")."""
 
@@ -156,6 +159,8 @@ class NodeRpcClient:
         self._ids = itertools.count(1)
         self._pending: dict[int, tuple[str, asyncio.Future]] = {}
         self._subscriptions: set[Subscription] = set()
+        self._pending_subscribes = 0  # subscribe calls awaiting their reply
+        self._early: dict[str, list[dict]] = {}  # notifications that overtook their subscribe reply
         self._by_sub_id: dict[str, Subscription] = {}
         self._connected = asyncio.Event()
         self._task: asyncio.Task | None = None
@@ -246,6 +251,7 @@ class NodeRpcClient:
                 self._connected.clear()
                 self._ws = None
                 self._by_sub_id.clear()
+                self._early.clear()
                 for sub in self._subscriptions:
                     sub.sub_id = None
                 for method, fut in self._pending.values():
@@ -268,11 +274,22 @@ class NodeRpcClient:
                 log.warning("%s refused by the node: %s", sub.subscribe_method, exc)
 
     async def _subscribe(self, sub: Subscription, resubscribe: bool = False) -> None:
-        sub_id = await self.call(sub.subscribe_method)
+        self._pending_subscribes += 1
+        try:
+            sub_id = await self.call(sub.subscribe_method)
+        finally:
+            self._pending_subscribes -= 1
         if not isinstance(sub_id, (str, int)) or isinstance(sub_id, bool):
             raise FarmkitError(f"{sub.subscribe_method}: node returned a malformed subscription id")
         sub.sub_id = str(sub_id)
         self._by_sub_id[sub.sub_id] = sub
+        for early in self._early.pop(sub.sub_id, []):
+            self._dispatch(early)
+        if not self._pending_subscribes:
+            for stale in self._early.values():
+                for msg in stale:
+                    self._malformed(f"notification for unknown subscription ({str(msg.get('method'))[:40]})")
+            self._early.clear()
         if sub._subscribed_before:
             sub.reconnects += 1
         sub._subscribed_before = True
@@ -317,6 +334,13 @@ class NodeRpcClient:
         if isinstance(msg.get("method"), str) and isinstance(params, dict) and "subscription" in params:
             sub_id = params["subscription"]
             sub = self._by_sub_id.get(str(sub_id)) if isinstance(sub_id, (str, int)) else None
+            if sub is None and "result" in params and isinstance(sub_id, (str, int)) and self._pending_subscribes:
+                # A notification can overtake the subscribe call's continuation (it arrives in the
+                # same read right behind the reply): hold it until _subscribe registers the id.
+                early = self._early.setdefault(str(sub_id), [])
+                if len(self._early) <= _EARLY_MAX_IDS and len(early) < _EARLY_MAX_PER_ID:
+                    early.append(msg)
+                    return
             if sub is None or sub.notification != msg["method"] or "result" not in params:
                 return self._malformed(f"notification for unknown subscription ({msg['method'][:40]})")
             sub._push(params["result"])

@@ -453,3 +453,35 @@ def test_ss58_reward_address():
     for bad in ("", "sugBViCceVT1EzkCSxvySQ9PpvCnGSagTKd1KbgDjP1yw9LPx", "0OIl", "su"):
         with pytest.raises(FarmkitError):
             ss58_decode(bad)
+
+
+def test_notification_right_behind_the_subscribe_reply_is_delivered():
+    """A node may send the first notification in the same breath as the subscribe reply; the
+    client must not drop it as "unknown subscription" (it overtakes the caller's continuation)."""
+    from websockets.asyncio.server import serve
+
+    slot = R.SlotInfo(7, bytes(range(32)), 10, 20)
+
+    async def handler(ws):
+        async for message in ws:
+            req = json.loads(message)
+            if req.get("method") == R.SUBSCRIBE_SLOT_INFO:
+                reply = {"jsonrpc": "2.0", "id": req["id"], "result": "s1"}
+                note = {"jsonrpc": "2.0", "method": "subspace_slot_info",
+                        "params": {"subscription": "s1", "result": slot.to_json()}}
+                await ws.send(json.dumps([reply, note]))  # one frame: reply and notification together
+
+    async def scenario():
+        async with serve(handler, "127.0.0.1", 0) as server:
+            port = server.sockets[0].getsockname()[1]
+            client = NodeRpcClient(f"ws://127.0.0.1:{port}")
+            await client.start()
+            try:
+                sub = client.subscribe_slot_info()
+                got = await sub.get(timeout=5)
+                assert got == slot
+                assert client.malformed_messages == 0
+            finally:
+                await client.close()
+
+    asyncio.run(asyncio.wait_for(scenario(), 30))
