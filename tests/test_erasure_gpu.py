@@ -222,6 +222,49 @@ def test_encode_records_on_device_matches_cpu_encoding(gpu):
         assert np.array_equal(chunks, ref.chunks)
 
 
+@needs_gpu
+@pytest.mark.parametrize("version", ["v1", "v2"])
+def test_pos_masks_feed_encode_records_device(gpu, version):
+    """The GPU plotter's hand-off: ``pos_gpu.encoding_masks_device`` (device s-buckets, H(proof)
+    masks, counts) goes straight into ``encode_records_device``; two records per launch, one with
+    an all-zero masked chunk (its source chunk is H(proof) of an even s-bucket), against the
+    §6.3 reference on the CPU PoS's proofs (K = 17 keeps PoCL fast; fewer than 2^15 proofs, so
+    the unencoded fill is exercised too)."""
+    from blake3 import blake3
+
+    from farmkit.kernels import erasure_gpu, pos, pos_gpu
+    from farmkit.kernels.gpu import gpu_context
+    from farmkit.plotter.encoding import encode_record_reference, extend_record
+
+    seeds = [bytes([7 + r]) * 32 for r in range(2)]
+    rng = np.random.default_rng(65)
+    src = _rand_scalars(rng, (2, 2**15))
+    cpu = [pos.build_tables(sd, version, k=17).encoding_proofs() for sd in seeds]
+    s0, p0 = cpu[0]
+    zeroed = None
+    for i in np.flatnonzero(s0 % 2 == 0):
+        h = np.frombuffer(blake3(p0[i].tobytes()).digest(), np.uint8)
+        if int.from_bytes(h.tobytes(), "big") < R:
+            src[0, s0[i] // 2] = h
+            zeroed = int(s0[i])
+            break
+    assert zeroed is not None
+    ctx = gpu_context(gpu)
+    sb_d, masks_d, counts_d = pos_gpu.encoding_masks_device(seeds, version, gpu, k=17)
+    chunks, present, bitfield, _ = erasure_gpu.encode_records_device(ctx, ctx.to_device(src), sb_d, masks_d,
+                                                                     counts_d, 2)
+    chunks, present, bitfield = ctx.to_host(chunks), ctx.to_host(present), ctx.to_host(bitfield)
+    for r in range(2):
+        ref = encode_record_reference(extend_record(src[r]), *cpu[r])
+        assert np.array_equal(bitfield[r], ref.bitfield)
+        assert np.array_equal(present[r], ref.present)
+        assert np.array_equal(chunks[r], ref.chunks)
+    bits0 = np.unpackbits(bitfield[0], bitorder="little")
+    assert bits0[zeroed] == 0  # has a proof, but its masked chunk is all zero: not encoded (§6.3)
+    assert zeroed in ctx.to_host(sb_d)[0, : int(ctx.to_host(counts_d)[0])]
+    assert bits0.sum() == len(s0) - 1 < 2**15
+
+
 @pytest.mark.skipif(shutil.which("nvcc") is None, reason="nvcc not installed")
 def test_cuda_source_compiles_with_nvcc(tmp_path):
     """The same source with the CUDA prelude compiles (syntax check of the CUDA path without a GPU)."""
