@@ -300,7 +300,7 @@ class NodeRpcClient:
                 self._malformed("binary frame")
                 continue
             try:
-                msg = json.loads(message)
+                msg = R.loads_untrusted(message)
             except (ValueError, RecursionError):
                 self._malformed("invalid JSON")
                 continue

@@ -28,6 +28,7 @@ import secrets
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from farmkit.protocol import rpc as R
 from farmkit.errors import FarmkitError
 from farmkit.protocol.constants import RPC_MAX_MESSAGE_SIZE
 from farmkit.protocol.rpc import (
@@ -253,7 +254,7 @@ class RpcServer:
     async def handle_text(self, conn: Connection, text: str):
         """Process one text frame; returns the reply object (None for notifications only)."""
         try:
-            msg = json.loads(text)
+            msg = R.loads_untrusted(text)
         except (ValueError, RecursionError):
             return _error_reply(None, RpcError(PARSE_ERROR, "Parse error"))
         if isinstance(msg, list):

@@ -20,6 +20,7 @@ import typer
 
 from farmkit.cli import backend_option
 from farmkit.errors import FarmkitError
+from farmkit.protocol.rpc import loads_untrusted
 from farmkit.protocol.constants import (
     MAX_PIECES_IN_SECTOR,
     PIECE_SIZE,
@@ -121,15 +122,16 @@ class NodeRpcSource:
             try:
                 self._ws.send(json.dumps(req))
                 while True:
-                    msg = json.loads(self._ws.recv(timeout=60))
-                    if msg.get("id") == self._id:
+                    msg = loads_untrusted(self._ws.recv(timeout=60))
+                    if isinstance(msg, dict) and msg.get("id") == self._id:
                         break
             except FarmkitError:
                 raise
             except Exception as exc:
                 raise FarmkitError(f"node {self.url}: {method} failed: {exc}") from None
         if "error" in msg:
-            raise FarmkitError(f"node {self.url}: {method}: {msg['error'].get('message', msg['error'])}")
+            err = msg["error"]
+            raise FarmkitError(f"node {self.url}: {method}: {err.get('message', err) if isinstance(err, dict) else err}")
         return msg.get("result")
 
     def protocol_info(self) -> FarmerProtocolInfo:

@@ -435,3 +435,40 @@ def piece_to_json(piece: bytes | None) -> str | None:
 
 def piece_from_json(value, where: str = "Piece") -> bytes | None:
     return None if value is None else decode_hex(value, PIECE_SIZE, where)
+
+
+# --- parsing untrusted JSON frames ------------------------------------------------------------------
+MAX_JSON_DEPTH = 64  # far deeper than any message of pot-rpc.md part C (the deepest nests 3 levels)
+
+
+def json_depth_exceeds(text: str, max_depth: int = MAX_JSON_DEPTH) -> bool:
+    """Whether ``text`` nests arrays/objects deeper than ``max_depth`` (brackets in strings ignored).
+
+    Checked before ``json.loads``: CPython's JSON decoder recurses on the C stack, and a process
+    whose recursion limit was raised (py_ecc raises it to 100,000 on import) crashes on a deeply
+    nested frame instead of raising RecursionError. Cost: two ``str.count`` calls for a normal
+    message; a vectorised scan only for frames with many brackets.
+    """
+    if text.count("[") + text.count("{") <= max_depth:
+        return False
+    import re
+
+    import numpy as np
+
+    outside_strings = re.sub(r'"(?:[^"\\]|\\.)*"', "", text)
+    codes = np.frombuffer(outside_strings.encode("utf-8", "surrogatepass"), np.uint8)
+    step = np.zeros(len(codes), np.int64)
+    step[(codes == 0x5B) | (codes == 0x7B)] = 1  # [ {
+    step[(codes == 0x5D) | (codes == 0x7D)] = -1  # ] }
+    return bool(len(step)) and int(np.cumsum(step).max()) > max_depth
+
+
+def loads_untrusted(text: str | bytes, max_depth: int = MAX_JSON_DEPTH):
+    """``json.loads`` for frames from the network: ValueError on bad JSON or excessive nesting."""
+    import json
+
+    if isinstance(text, (bytes, bytearray)):
+        text = bytes(text).decode("utf-8")
+    if json_depth_exceeds(text, max_depth):
+        raise ValueError(f"JSON nested deeper than {max_depth} levels")
+    return json.loads(text)

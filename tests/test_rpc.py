@@ -485,3 +485,24 @@ def test_notification_right_behind_the_subscribe_reply_is_delivered():
                 await client.close()
 
     asyncio.run(asyncio.wait_for(scenario(), 30))
+
+
+def test_deeply_nested_frames_are_rejected_even_with_a_raised_recursion_limit():
+    """py_ecc raises the recursion limit to 100,000 on import; json.loads on a deeply nested frame
+    would then overflow the C stack. Both sides bound the depth before parsing."""
+    import sys
+
+    from farmkit.protocol.rpc import MAX_JSON_DEPTH, json_depth_exceeds, loads_untrusted
+
+    assert not json_depth_exceeds('{"a": [[1, 2], {"b": "[[[[[[[[[[[[[[[[[[["}]}')
+    assert json_depth_exceeds("[" * (MAX_JSON_DEPTH + 1) + "]" * (MAX_JSON_DEPTH + 1))
+    assert not json_depth_exceeds("[" * MAX_JSON_DEPTH + "]" * MAX_JSON_DEPTH)
+    assert not json_depth_exceeds('["' + "[" * 10_000 + '"]')  # brackets inside a string
+    old = sys.getrecursionlimit()
+    sys.setrecursionlimit(100_000)
+    try:
+        with pytest.raises(ValueError):
+            loads_untrusted("[" * 200_000 + "]" * 200_000)
+        assert loads_untrusted('{"x": [1, {"y": null}]}') == {"x": [1, {"y": None}]}
+    finally:
+        sys.setrecursionlimit(old)
