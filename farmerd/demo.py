@@ -25,6 +25,7 @@ import logging
 import os
 import shutil
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -113,7 +114,9 @@ def serve_dev_node(config, *, announce: Callable[[str], None] | None = print, pi
             except (NotImplementedError, RuntimeError):  # pragma: no cover
                 pass
         port = await node.start()
-        warm = asyncio.create_task(asyncio.to_thread(warm_up_verifier))  # the first check is slow: start early
+        # the first check is slow (KZG setup, PoS kernel): start early, in a daemon thread so that
+        # a stop request never waits for it
+        threading.Thread(target=warm_up_verifier, name="farmkit-verifier-warm-up", daemon=True).start()
         try:
             if announce is not None:
                 announce(
@@ -122,7 +125,6 @@ def serve_dev_node(config, *, announce: Callable[[str], None] | None = print, pi
                 )
             await stop.wait()
         finally:
-            warm.cancel()
             await node.stop()
 
     asyncio.run(main())
