@@ -13,6 +13,7 @@ import typer
 
 from farmkit.cli import new_app, run
 from farmkit.errors import FarmkitError
+from farmkit.farmerd import devnode as _DEV  # the dev node's defaults live there, once
 
 app = new_app("farmerd", "A headless farmer daemon speaking the node's JSON-RPC over WebSocket, plus an embedded dev node.")
 
@@ -64,16 +65,19 @@ def dev_node(
     rpc_listen_on: str = typer.Option("127.0.0.1:9944", "--rpc-listen-on", help="HOST:PORT of the JSON-RPC WebSocket (port 0 picks a free one)."),
     base_path: Path = typer.Option(..., "--base-path", help="Directory holding the dev chain's state; a restart continues it."),
     slot_duration_ms: int = typer.Option(1000, "--slot-duration-ms", help="Slot duration in milliseconds (mainnet: 1000)."),
-    pot_iterations: int = typer.Option(1_600_000, "--pot-iterations", help="PoT iterations per slot, a multiple of 16 (mainnet: 206,557,520)."),
-    max_pieces_in_sector: int = typer.Option(1000, "--max-pieces-in-sector", help="FarmerProtocolInfo.maxPiecesInSector."),
-    solution_range: str = typer.Option("6148914691236495", "--solution-range", help="Solution range (u64) sent in SlotInfo."),
-    voting_solution_range: Optional[str] = typer.Option(None, "--voting-solution-range", help="Voting solution range (u64); default = --solution-range."),
+    pot_iterations: int = typer.Option(_DEV.DEFAULT_DEV_POT_ITERATIONS, "--pot-iterations", help="PoT iterations per slot, a multiple of 16 (mainnet: 206,557,520)."),
+    max_pieces_in_sector: int = typer.Option(_DEV.DEV_MAX_PIECES_IN_SECTOR, "--max-pieces-in-sector", help="FarmerProtocolInfo.maxPiecesInSector: small so a demo sector plots in seconds (mainnet: 1000)."),
+    solution_range: str = typer.Option(str(_DEV.DEV_SOLUTION_RANGE), "--solution-range", help="Solution range (u64) sent in SlotInfo; default the full u64 range so a small farm wins every slot (mainnet genesis: 6148914691236495)."),
+    voting_solution_range: Optional[str] = typer.Option(str(_DEV.DEV_VOTING_SOLUTION_RANGE), "--voting-solution-range", help="Voting solution range (u64); default the full u64 range (generous: later solutions of a slot become votes)."),
     rpc_methods: str = typer.Option("auto", "--rpc-methods", help="auto|safe|unsafe (auto: unsafe only on loopback)."),
     piece_store: Optional[Path] = typer.Option(None, "--piece-store", help="Piece store directory served by subspace_piece."),
-    prometheus_listen_on: Optional[str] = typer.Option(None, "--prometheus-listen-on", help="HOST:PORT for Prometheus /metrics."),
+    segment_every_slots: Optional[int] = typer.Option(_DEV.DEFAULT_SEGMENT_EVERY_SLOTS, "--segment-every-slots", metavar="N", help="Grow the --piece-store's synthetic history (`plotter archive --synthetic`) by one segment every N slots, archived in a background process (one core, ~35 CPU-s per segment), and announce it to farmers. Default off: it competes with plotting on small machines."),
+    prometheus_listen_on: Optional[str] = typer.Option(None, "--prometheus-listen-on", help="HOST:PORT for Prometheus /metrics (solutions accepted/rejected by reason, reward signatures verified, segments archived, ...)."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logging."),
 ) -> None:
-    """Run a development node: PoT slots, farmer RPC, reward signing, segment headers, pieces."""
+    """Run a development node: PoT slots, farmer RPC, reward signing, segment headers, pieces.
+
+    Defaults are small (a few dozen pieces per sector, full-range solution ranges) so a demo farm wins quickly; all are overridable."""
     from farmkit.farmerd.demo import serve_dev_node
     from farmkit.farmerd.devnode import DevNodeConfig
 
@@ -92,6 +96,7 @@ def dev_node(
         rpc_methods=rpc_methods,
         piece_store=piece_store,
         prometheus_listen_on=prometheus_listen_on,
+        segment_every_slots=segment_every_slots,
     )
     config.validate()
     logging.basicConfig(

@@ -6,8 +6,9 @@ Steps (each reused when ``--base-dir`` already holds it):
    (``plotter archive --synthetic`` format; one segment is enough: sectors plotted at history
    size 1 take every piece from segment 0);
 2. start the dev node in this process on a free loopback port, chain state in ``BASE/node``,
-   serving that history (``subspace_piece``, segment headers), with a wide solution range so a
-   small farm wins every slot, ``maxPiecesInSector = --pieces-in-sector``;
+   serving that history (``subspace_piece``, segment headers), with the dev node's full-range
+   solution ranges (``farmkit.farmerd.devnode.DEV_SOLUTION_RANGE``) so a small farm wins every
+   slot, ``maxPiecesInSector = --pieces-in-sector``;
 3. start the farmer daemon (:class:`farmkit.farmerd.farm.Farmer`) against it over a real
    WebSocket: it plots ``--sectors`` sectors into ``BASE/farm`` (pieces from the node), then
    audits, proves, submits and signs rewards;
@@ -205,7 +206,7 @@ async def _demo(config: DemoConfig, base: Path, view: _View) -> tuple[bool, str]
 
     from rich.live import Live
 
-    from farmkit.farmerd.devnode import DevNode, DevNodeConfig
+    from farmkit.farmerd.devnode import DEV_SOLUTION_RANGE, DEV_VOTING_SOLUTION_RANGE, DevNode, DevNodeConfig
     from farmkit.farmerd.devnode import resolve_solution_verifier
     from farmkit.farmerd.farm import Farmer, FarmerConfig, FarmSpec, warm_up_verifier
     from farmkit.protocol.farm import allocated_space_for_sectors
@@ -234,7 +235,8 @@ async def _demo(config: DemoConfig, base: Path, view: _View) -> tuple[bool, str]
         # 2. dev node
         node_config = DevNodeConfig(
             base_path=base / "node", host="127.0.0.1", port=0, slot_duration_ms=config.slot_duration_ms,
-            max_pieces_in_sector=config.pieces_in_sector, solution_range=U64_MAX, voting_solution_range=U64_MAX,
+            max_pieces_in_sector=config.pieces_in_sector, solution_range=DEV_SOLUTION_RANGE,
+            voting_solution_range=DEV_VOTING_SOLUTION_RANGE,
             piece_store=base / "history",
         )
         node = DevNode(node_config, solution_verifier=resolve_solution_verifier())

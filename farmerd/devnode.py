@@ -19,9 +19,26 @@ and pieces C.6, reward signatures C.7) so a farmer can be run and tested without
 Chain state (genesis hash, last slot, next seed, counters) lives in ``--base-path`` and is written
 after every slot, so a restart continues the same chain with increasing slots. Dev-only
 differences from a real node: the reward hash is a BLAKE2b-256 of the slot's data rather than a
-pre-header hash; segment headers are injected (:meth:`DevNode.archive_segment_header` or the
-unsafe ``dev_archiveSegmentHeader`` method) rather than produced by an archiver; ``subspace_piece``
-serves whatever the piece store holds; ``dev_status`` reports counters.
+pre-header hash; ``subspace_piece`` serves whatever the piece store holds; ``dev_status`` reports
+counters.
+
+Segment headers come from the piece store (``--piece-store``, ``plotter archive``), from injection
+(:meth:`DevNode.archive_segment_header` or the unsafe ``dev_archiveSegmentHeader`` method), and,
+with ``--segment-every-slots N``, from growth: every N slots the node continues the store's
+synthetic history (``plotter archive --synthetic``) by one segment in a background process
+(:func:`grow_synthetic_history`, one core, lowered priority: ~35 CPU-seconds per full-size
+segment), then announces the new header exactly like :meth:`DevNode.archive_segment_header` and
+persists it in ``--base-path``. Off by default (see :data:`DEFAULT_SEGMENT_EVERY_SLOTS`).
+
+Dev defaults (:data:`DEV_MAX_PIECES_IN_SECTOR`, :data:`DEV_SOLUTION_RANGE`,
+:data:`DEV_VOTING_SOLUTION_RANGE`) are small / generous so a demo farm of one small sector wins
+quickly on a 2-core box; ``farmerd demo`` and ``farmerd dev-node`` take them from here.
+
+Prometheus metrics (``--prometheus-listen-on``, prefix ``farmkit_dev_node``): among others
+``solutions_total{result=received|accepted|rejected|ignored}``,
+``solutions_rejected_total{reason=...}`` (the verifier's reason, e.g. ``OutsideSolutionRange``),
+``reward_signatures_total{result=valid|invalid|timeout|no_subscriber}`` (``valid`` = verified
+sr25519 reward signatures) and ``segments_archived_total{result=ok|failed}`` (growth).
 """
 
 from __future__ import annotations
@@ -45,8 +62,6 @@ from farmkit.protocol import rpc as R
 from farmkit.protocol.constants import (
     ARCHIVED_SEGMENT_ACKNOWLEDGEMENT_TIMEOUT_S,
     BLOCK_AUTHORING_DELAY,
-    INITIAL_SOLUTION_RANGE,
-    MAX_PIECES_IN_SECTOR,
     MIN_SECTOR_LIFETIME,
     NUM_PIECES,
     RECENT_HISTORY_FRACTION,
@@ -72,6 +87,13 @@ __all__ = [
     "resolve_solution_verifier",
     "VERIFIER_UNAVAILABLE",
     "DEFAULT_DEV_POT_ITERATIONS",
+    "DEV_MAX_PIECES_IN_SECTOR",
+    "DEV_SOLUTION_RANGE",
+    "DEV_VOTING_SOLUTION_RANGE",
+    "DEFAULT_SEGMENT_EVERY_SLOTS",
+    "grow_synthetic_history",
+    "segment_growth_due",
+    "rejection_reason_label",
     "STATE_FILE",
     "run_dev_node",
     "open_piece_source",
@@ -84,6 +106,20 @@ SEGMENT_HEADERS_FILE = "dev-node-segment-headers.json"
 LOCK_FILE = "dev-node.lock"
 DEFAULT_DEV_POT_ITERATIONS = 1_600_000  # ~tens of ms with AES-NI; the real --dev chain uses 100 M
 VERIFIER_UNAVAILABLE = "verifier unavailable"
+
+# --- Dev defaults: the one place ``farmerd dev-node`` and ``farmerd demo`` take them from ------------
+U64_MAX = (1 << 64) - 1
+# pieces per sector: a sector plots in seconds on 2 cores (mainnet: 1000)
+DEV_MAX_PIECES_IN_SECTOR = 32
+# solution ranges: the full u64 range, so every audit of a small farm finds a solution in range
+# (distance <= range/2 always holds) and the first accepted solution of a slot makes a block, later
+# ones votes. A mainnet-like range would almost never let a few-dozen-piece farm win, and votes
+# alone are refused until the first block ("vote on top of genesis").
+DEV_SOLUTION_RANGE = U64_MAX
+DEV_VOTING_SOLUTION_RANGE = U64_MAX
+# history growth is off unless asked for: a full-size segment costs ~35 CPU-seconds, which on a
+# 2-core box competes with plotting and proving, and it needs a synthetic --piece-store.
+DEFAULT_SEGMENT_EVERY_SLOTS: int | None = None
 
 
 # --- The solution-verification hook (sector-audit-prove.md §11) -----------------------------------
@@ -185,14 +221,16 @@ class DevNodeConfig:
     port: int = 9944
     slot_duration_ms: int = SLOT_DURATION_MS
     pot_iterations: int = DEFAULT_DEV_POT_ITERATIONS
-    max_pieces_in_sector: int = MAX_PIECES_IN_SECTOR
-    solution_range: int = INITIAL_SOLUTION_RANGE
-    voting_solution_range: int | None = None  # None: equal to solution_range (genesis: no adjustment)
+    max_pieces_in_sector: int = DEV_MAX_PIECES_IN_SECTOR  # mainnet: MAX_PIECES_IN_SECTOR
+    solution_range: int = DEV_SOLUTION_RANGE  # mainnet genesis: INITIAL_SOLUTION_RANGE
+    voting_solution_range: int | None = DEV_VOTING_SOLUTION_RANGE  # None: equal to solution_range
     rpc_methods: str = "auto"
     piece_store: Path | None = None
     prometheus_listen_on: str | None = None
     dsn_bootstrap_nodes: tuple[str, ...] = ()
     max_message_size: int | None = None
+    segment_every_slots: int | None = DEFAULT_SEGMENT_EVERY_SLOTS  # grow the synthetic history
+    growth_workers: int = 1  # processes for record commitments while growing (one core by default)
 
     def validate(self) -> None:
         try:
@@ -209,6 +247,13 @@ class DevNodeConfig:
         if not 0 <= self.port < 65536:
             raise FarmkitError(f"RPC port must be in 0..65535, got {self.port}")
         rpc_methods_allow_unsafe(self.rpc_methods, self.host)
+        if self.segment_every_slots is not None:
+            if not 1 <= self.segment_every_slots < 2**32:
+                raise FarmkitError(f"--segment-every-slots must be at least 1, got {self.segment_every_slots}")
+            if self.piece_store is None:
+                raise FarmkitError("--segment-every-slots needs --piece-store DIR (a `plotter archive --synthetic` history)")
+        if self.growth_workers < 1:
+            raise FarmkitError(f"growth workers must be at least 1, got {self.growth_workers}")
 
 
 @dataclass
@@ -223,6 +268,7 @@ class ChainState:
     blocks: int = 0
     votes: int = 0
     created_at: float = field(default_factory=time.time)
+    last_segment_slot: int = 0  # slot at which history growth last started (--segment-every-slots)
 
     def to_json(self) -> dict:
         return {
@@ -235,6 +281,7 @@ class ChainState:
             "blocks": self.blocks,
             "votes": self.votes,
             "createdAt": self.created_at,
+            "lastSegmentSlot": self.last_segment_slot,
         }
 
     @classmethod
@@ -252,6 +299,7 @@ class ChainState:
             blocks=R.uint_field(o, "blocks", 64, where),
             votes=R.uint_field(o, "votes", 64, where),
             created_at=float(o.get("createdAt", 0.0)) if isinstance(o.get("createdAt"), (int, float)) else 0.0,
+            last_segment_slot=R.uint_field(o, "lastSegmentSlot", 64, where) if "lastSegmentSlot" in o else 0,
         )
 
 
@@ -269,6 +317,8 @@ class _NoPieces:
     """No ``--piece-store``: every ``subspace_piece`` answers null, no archived history."""
 
     genesis_hash = None
+    directory = None
+    synthetic_seed = None
 
     def get_piece(self, piece_index: int) -> bytes | None:
         return None
@@ -284,6 +334,21 @@ class _StorePieces:
         self.store = store
         self.genesis_hash = store.genesis_hash  # set for synthetic histories
 
+    @property
+    def directory(self) -> Path | None:
+        return getattr(self.store, "directory", None)
+
+    @property
+    def synthetic_seed(self) -> bytes | None:
+        """The seed of a ``plotter archive --synthetic`` history, None for any other store."""
+        return synthetic_seed_of(getattr(self.store, "index", None))
+
+    def reload(self) -> None:
+        """Re-read the archive after it grew (index.json is written last, so this sees a consistent one)."""
+        from farmkit.plotter import piece_store
+
+        self.store = piece_store.open(self.store.directory)
+
     def get_piece(self, piece_index: int) -> bytes | None:
         if piece_index // NUM_PIECES >= self.store.history_size:
             return None
@@ -295,6 +360,72 @@ class _StorePieces:
 
     def segment_headers(self) -> list[SegmentHeader]:
         return [self.store.segment_header(i) for i in range(self.store.history_size)]
+
+
+def synthetic_seed_of(index) -> bytes | None:
+    """The synthetic seed recorded in an archive's index.json (``history.synthetic_seed``)."""
+    hist = index.get("history") if isinstance(index, dict) else None
+    seed = hist.get("synthetic_seed") if isinstance(hist, dict) else None
+    try:
+        value = bytes.fromhex(seed) if isinstance(seed, str) else None
+    except ValueError:
+        return None
+    return value if value is not None and len(value) == 32 else None
+
+
+# --- History growth (--segment-every-slots) -------------------------------------------------------------
+def segment_growth_due(slot: int, last_segment_slot: int, every: int | None) -> bool:
+    """Whether slot ``slot`` starts archiving the next segment: growth is on and at least ``every``
+    slots passed since the last growth started (so a restarted node keeps the same rhythm)."""
+    return every is not None and slot - last_segment_slot >= every
+
+
+def grow_synthetic_history(directory: Path, workers: int = 1) -> int:
+    """Continue the synthetic history in ``directory`` with its next blocks
+    (``farmkit.plotter.archive.synthetic_block``, same seed and record geometry) until it holds one
+    more segment, and commit it (kzg-erasure-archiving.md §8-11 via ``ArchiveWriter``). Returns the
+    new history size. CPU-heavy (~35 CPU-seconds per full-size segment): the dev node runs it in a
+    child process (``python -m farmkit.farmerd.devnode grow DIR``)."""
+    from farmkit.plotter import piece_store
+    from farmkit.plotter.archive import ArchiveWriter, synthetic_block
+
+    directory = Path(directory)
+    store = piece_store.open(directory)
+    seed = synthetic_seed_of(store.index)
+    if seed is None:
+        raise FarmkitError(f"{directory}: not a synthetic history (no synthetic seed recorded); cannot grow it")
+    writer = ArchiveWriter(directory, store.geometry, workers=workers)
+    history = writer.index.get("history") or {}
+    if history.get("synthetic_blocks") != writer.archiver.blocks_added:
+        raise FarmkitError(f"{directory}: other blocks were added to this synthetic history; cannot continue it")
+    target = writer.history_size + 1
+    while writer.history_size < target:
+        writer.add_block(synthetic_block(seed, writer.archiver.blocks_added, writer.geometry))
+        writer.index["history"]["synthetic_blocks"] = writer.archiver.blocks_added
+    writer.commit()
+    return writer.history_size
+
+
+def _grow_main(argv: list[str]) -> int:
+    """``python -m farmkit.farmerd.devnode grow DIR [WORKERS]``: one line ``history_size=N`` or a
+    one-line error on stderr (exit 2). Lowered CPU priority so slots keep their pace."""
+    import sys
+
+    if len(argv) not in (2, 3) or argv[0] != "grow":
+        print("usage: python -m farmkit.farmerd.devnode grow DIR [WORKERS]", file=sys.stderr)
+        return 2
+    os.environ["FARMKIT_NO_PROGRESS"] = "1"
+    try:
+        os.nice(10)
+    except OSError:
+        pass
+    try:
+        size = grow_synthetic_history(Path(argv[1]), int(argv[2]) if len(argv) == 3 else 1)
+    except (FarmkitError, OSError, ValueError) as exc:
+        print(" ".join(str(exc).split()), file=sys.stderr)
+        return 2
+    print(f"history_size={size}", flush=True)
+    return 0
 
 
 def open_piece_source(path: Path | None):
@@ -326,6 +457,7 @@ class _Metrics:
             buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5), registry=self.registry,
         )
         self.solutions = Counter(f"{p}_solutions", "Solutions received", ["result"], registry=self.registry)
+        self.rejected = Counter(f"{p}_solutions_rejected", "Solutions rejected, by reason", ["reason"], registry=self.registry)
         self.blocks = Counter(f"{p}_blocks_authored", "Blocks authored from farmer solutions", registry=self.registry)
         self.votes = Counter(f"{p}_votes", "Votes from farmer solutions", registry=self.registry)
         self.reward_signatures = Counter(f"{p}_reward_signatures", "Reward signature outcomes", ["result"], registry=self.registry)
@@ -333,12 +465,31 @@ class _Metrics:
         self.subscribers = Gauge(f"{p}_slot_info_subscribers", "Slot info subscriptions", registry=self.registry)
         self.segment_headers = Gauge(f"{p}_segment_headers", "Archived segment headers known", registry=self.registry)
         self.acks = Counter(f"{p}_segment_acknowledgements", "Segment header acknowledgements", ["result"], registry=self.registry)
+        self.segments_archived = Counter(
+            f"{p}_segments_archived", "Segments added by history growth (--segment-every-slots)", ["result"],
+            registry=self.registry,
+        )
+        self.archiving_time = Histogram(
+            f"{p}_segment_archiving_time_seconds", "Wall time to archive one grown segment",
+            buckets=(1, 5, 10, 30, 60, 120, 300, 600), registry=self.registry,
+        )
+
+    def reject(self, reason: str) -> None:
+        self.solutions.labels("rejected").inc()
+        self.rejected.labels(rejection_reason_label(reason)).inc()
 
     def serve(self, listen_on: str):
         from prometheus_client import start_http_server
 
         host, port = _split_host_port(listen_on, "--prometheus-listen-on")
         return start_http_server(port, addr=host, registry=self.registry)
+
+
+def rejection_reason_label(reason: str) -> str:
+    """A bounded Prometheus label for a rejection reason: the verifier's reason name (the text
+    before any ``:`` detail), at most 64 characters."""
+    label = (reason or "").split(":", 1)[0].strip()[:64]
+    return label or "unknown"
 
 
 def _split_host_port(text: str, what: str) -> tuple[str, int]:
@@ -389,6 +540,9 @@ class DevNode:
         self._slot_task: asyncio.Task | None = None
         self._metrics_server = None
         self.rejections: list[tuple[int, str]] = []  # (slot, reason), most recent last (bounded)
+        self._growth_proc: asyncio.subprocess.Process | None = None
+        self._growing = False
+        self.growth_error: str | None = None  # the last failed growth's one-line reason
         self._register_methods()
 
     # -- persistence --
@@ -443,6 +597,21 @@ class DevNode:
             self.segment_headers.extend(archived[len(self.segment_headers):])
             self._save_segment_headers()
         self.metrics.segment_headers.set(len(self.segment_headers))
+        if self.config.segment_every_slots is not None:
+            self._check_growth_possible(len(archived))
+
+    def _check_growth_possible(self, archived: int) -> None:
+        """``--segment-every-slots`` needs a synthetic store whose segments are the node's headers."""
+        if getattr(self.pieces, "synthetic_seed", None) is None or not hasattr(self.pieces, "reload"):
+            raise FarmkitError(
+                "--segment-every-slots: --piece-store holds no synthetic history (no synthetic seed recorded); "
+                "growth needs a `plotter archive --synthetic SEED` store"
+            )
+        if archived != len(self.segment_headers):
+            raise FarmkitError(
+                f"--segment-every-slots: the dev node has {len(self.segment_headers)} segment headers but "
+                f"--piece-store holds {archived} segments (injected headers?); cannot grow that history"
+            )
 
     def _save_state(self) -> None:
         _atomic_write_json(self.base_path / STATE_FILE, self.state.to_json())
@@ -474,6 +643,14 @@ class DevNode:
         return self.port
 
     async def stop(self) -> None:
+        proc = self._growth_proc
+        if proc is not None and proc.returncode is None:
+            # the archive stays consistent: every file is renamed into place and index.json is last
+            try:
+                proc.kill()
+                await asyncio.wait_for(proc.wait(), 5)
+            except (ProcessLookupError, asyncio.TimeoutError):
+                pass
         if self._slot_task is not None:
             self._slot_task.cancel()
             try:
@@ -578,6 +755,50 @@ class DevNode:
         await self.server.notify(R.SUBSCRIBE_SLOT_INFO, info.to_json())
         if solutions:
             self._spawn(self._claim_slot(claimed, self._outputs.get(claimed), solutions))
+        if not self._growing and segment_growth_due(slot, self.state.last_segment_slot, self.config.segment_every_slots):
+            self.state.last_segment_slot = slot
+            self._save_state()
+            self._growing = True
+            self._spawn(self._grow_history(slot))
+
+    # -- history growth (--segment-every-slots) --
+    async def _grow_history(self, slot: int) -> None:
+        """Archive the next segment of the synthetic history in a child process (never in the event
+        loop), then announce and persist its header like :meth:`archive_segment_header`."""
+        import sys
+
+        t0 = time.perf_counter()
+        try:
+            log.info("slot %d: archiving segment %d of the synthetic history", slot, len(self.segment_headers))
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "farmkit.farmerd.devnode", "grow", str(self.pieces.directory),
+                str(self.config.growth_workers),
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            )
+            self._growth_proc = proc
+            out, err = await proc.communicate()
+            if proc.returncode != 0:
+                lines = err.decode(errors="replace").strip().splitlines()
+                raise FarmkitError(lines[-1] if lines else f"archiver exited with status {proc.returncode}")
+            await asyncio.to_thread(self.pieces.reload)
+            archived = self.pieces.segment_headers()
+            if len(archived) <= len(self.segment_headers):
+                raise FarmkitError("the archiver produced no new segment")
+            self.metrics.archiving_time.observe(time.perf_counter() - t0)
+            self.growth_error = None
+            for header in archived[len(self.segment_headers):]:
+                self.metrics.segments_archived.labels("ok").inc()
+                log.info("segment %d archived in %.1f s; announcing it", header.segment_index, time.perf_counter() - t0)
+                await self.archive_segment_header(header)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - growth failures must not stop the slots
+            self.metrics.segments_archived.labels("failed").inc()
+            self.growth_error = " ".join(str(exc).split()) or type(exc).__name__
+            log.warning("history growth failed: %s", self.growth_error)
+        finally:
+            self._growth_proc = None
+            self._growing = False
 
     async def _claim_slot(self, slot: int, output: bytes | None, solutions: list[Solution]) -> None:
         """Slot worker claim (C.5, S-A-P §9.6): verify, then block / votes, each reward-signed."""
@@ -597,13 +818,14 @@ class DevNode:
         for solution in solutions:
             verdict = await asyncio.to_thread(verify_solution, solution, slot, params, self.solution_verifier)
             if not verdict.accepted:
-                self.metrics.solutions.labels("rejected").inc()
+                self.metrics.reject(verdict.reason)
                 self._note_rejection(slot, verdict.reason)
                 log.info("slot %d: solution rejected: %s", slot, verdict.reason)
                 continue
             is_block = not have_block and verdict.distance <= self.config.solution_range // 2
             kind = "block" if is_block else "vote"
             if not is_block and self.state.blocks == 0:
+                self.metrics.reject("vote on top of genesis")
                 self._note_rejection(slot, "vote on top of genesis")
                 continue
             self.metrics.solutions.labels("accepted").inc()
@@ -796,6 +1018,9 @@ class DevNode:
             "blocks": self.state.blocks,
             "votes": self.state.votes,
             "historySize": self.history_size,
+            "segmentEverySlots": self.config.segment_every_slots,
+            "archiving": self._growing,
+            "lastGrowthError": self.growth_error,
             "unsafeAllowed": self.server.allow_unsafe,
             "recentRejections": [{"slot": s, "reason": r} for s, r in self.rejections[-16:]],
         }
@@ -830,3 +1055,9 @@ def run_dev_node(config: DevNodeConfig, *, announce: Callable[[str], None] | Non
             await node.stop()
 
     asyncio.run(main())
+
+
+if __name__ == "__main__":  # the history-growth child process (see DevNode._grow_history)
+    import sys
+
+    sys.exit(_grow_main(sys.argv[1:]))
