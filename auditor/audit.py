@@ -10,26 +10,38 @@ Two paths, compared by the tests:
 * :func:`audit_sector_reference` — readable, per chunk, with the ``blake3`` package;
 * :class:`FarmAuditor` — the fast path. Sector ids, s-bucket sizes and coarse prefix sums are
   prepared once per farm; a slot's audit is ``plan`` (locate every sector's s-bucket, compiled),
-  ``read`` and ``hash`` (one compiled pass over all sectors on all cores, one keyed BLAKE3
-  compression per chunk read as 8 little-endian u32 words straight from the mapping). Reads come
-  from the page cache through ``mmap`` (default; ``MADV_RANDOM``, plus ``MADV_WILLNEED`` on every
-  audited range first so cold reads run at the device's queue depth) or through ``O_DIRECT``
-  page-aligned reads issued by a thread pool (the reference farmer's I/O mode), gathered into one
-  buffer and hashed by the same kernel. :func:`audit_farms` issues every farm's reads before
-  hashing any.
+  ``read`` and ``hash`` (one compiled pass on all cores, one keyed BLAKE3 compression per chunk
+  read as 8 little-endian u32 words).
+
+Reads (§13.3: one s-bucket of ~16–19 KB per sector, widened to whole 4 KiB pages) come either
+from the page cache through ``mmap`` (default; ``MADV_RANDOM``; ``MADV_WILLNEED`` on every audited
+range, issued in order by a pool of threads each running a compiled loop, so cold reads have the
+device's queue depth) or through ``O_DIRECT`` (the reference farmer's mode, the one for cold
+audits): Linux native AIO keeps ``queue_depth`` (128) page-aligned reads in flight from one
+thread, straight into page-aligned slots of one reused buffer (no copy); where the kernel refuses
+native AIO, ``io_threads`` compiled ``pread`` loops claim the ranges in order from an atomic
+counter. Big audits run in batches of ``PIPELINE_BATCH`` sectors: while later batches are still
+being read, one hashing thread per core hashes the batches already in (each thread runs the
+compiled kernel single-threaded: the parallel runtime's idle workers would spin and starve the
+I/O). :func:`audit_farms` issues every farm's reads before hashing any.
 """
 
 from __future__ import annotations
 
 import ctypes
+import itertools
 import mmap
 import os
+import platform
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+import numba
 import numpy as np
-from numba import njit, prange
+from numba import njit, prange, types
+from numba.core import cgutils
+from numba.extending import intrinsic
 
 from farmkit.errors import FarmkitError
 from farmkit.kernels.blake3 import compress
@@ -48,7 +60,8 @@ __all__ = [
 
 IO_MODES = ("mmap", "direct")
 PAGE = 4096
-DEFAULT_IO_THREADS = 32  # O_DIRECT reads in flight (SSD queue depth); the reference uses one per core
+DEFAULT_IO_THREADS = 32  # I/O threads: mmap prefetch, and O_DIRECT reads where native AIO is missing
+DEFAULT_QUEUE_DEPTH = 128  # O_DIRECT reads in flight through native AIO (the device needs queue depth)
 _COARSE = 256  # s-buckets per coarse prefix-sum step
 _AUDIT_FLAGS = 1 | 2 | 8 | 16  # CHUNK_START | CHUNK_END | ROOT | KEYED_HASH (sector-audit-prove.md §2)
 _U64 = (1 << 64) - 1
@@ -98,36 +111,41 @@ def _locate_buckets(sizes, coarse, s_idx, out_start, out_count):
         out_count[i] = sizes[i, s]
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _audit_sector(data, base, count, o, keys, i, g, out):
+    """§9.3 for the ``count`` chunks of sector i at 32-bit word ``base`` of ``data``: distances to
+    ``out[o:]``. One keyed compression per chunk (§2: flags 27, len 32); key = ``keys[i]``."""
+    k0 = keys[i, 0]
+    k1 = keys[i, 1]
+    k2 = keys[i, 2]
+    k3 = keys[i, 3]
+    k4 = keys[i, 4]
+    k5 = keys[i, 5]
+    k6 = keys[i, 6]
+    k7 = keys[i, 7]
+    for j in range(count):
+        q = base + 8 * j
+        r = compress(
+            k0, k1, k2, k3, k4, k5, k6, k7,
+            np.int64(data[q]), np.int64(data[q + 1]), np.int64(data[q + 2]), np.int64(data[q + 3]),
+            np.int64(data[q + 4]), np.int64(data[q + 5]), np.int64(data[q + 6]), np.int64(data[q + 7]),
+            0, 0, 0, 0, 0, 0, 0, 0,
+            0, 32, _AUDIT_FLAGS,
+        )
+        a = np.uint64(r[0]) | (np.uint64(r[1]) << np.uint64(32))
+        d1 = g - a
+        d2 = a - g
+        out[o + j] = d1 if d1 < d2 else d2
+
+
 @njit(cache=True, nogil=True, parallel=True)
 def _audit_distances(data, starts, counts, first, keys, g, out):
-    """§9.3 for every audited chunk. Sector i: ``counts[i]`` chunks at 32-bit word ``starts[i]`` of
-    ``data`` (uint32 view of the plot or of the gathered s-buckets); distances go to
-    ``out[first[i]:]``. ``keys``: (n, 8) int64 words of the sector slot challenge (the BLAKE3 key);
-    ``g``: u64le(global_challenge[0:8]). One keyed compression per chunk (§2: flags 27, len 32)."""
+    """§9.3 for every audited chunk, all cores. Sector i: ``counts[i]`` chunks at 32-bit word
+    ``starts[i]`` of ``data`` (uint32 view of the plot or of the gathered s-buckets); distances go
+    to ``out[first[i]:]``. ``keys``: (n, 8) int64 words of the sector slot challenge (the BLAKE3
+    key); ``g``: u64le(global_challenge[0:8])."""
     for i in prange(starts.shape[0]):
-        k0 = keys[i, 0]
-        k1 = keys[i, 1]
-        k2 = keys[i, 2]
-        k3 = keys[i, 3]
-        k4 = keys[i, 4]
-        k5 = keys[i, 5]
-        k6 = keys[i, 6]
-        k7 = keys[i, 7]
-        base = starts[i]
-        o = first[i]
-        for j in range(counts[i]):
-            q = base + 8 * j
-            r = compress(
-                k0, k1, k2, k3, k4, k5, k6, k7,
-                np.int64(data[q]), np.int64(data[q + 1]), np.int64(data[q + 2]), np.int64(data[q + 3]),
-                np.int64(data[q + 4]), np.int64(data[q + 5]), np.int64(data[q + 6]), np.int64(data[q + 7]),
-                0, 0, 0, 0, 0, 0, 0, 0,
-                0, 32, _AUDIT_FLAGS,
-            )
-            a = np.uint64(r[0]) | (np.uint64(r[1]) << np.uint64(32))
-            d1 = g - a
-            d2 = a - g
-            out[o + j] = d1 if d1 < d2 else d2
+        _audit_sector(data, starts[i], counts[i], first[i], keys, i, g, out)
 
 
 @dataclass(frozen=True)
@@ -174,32 +192,90 @@ def _pieces_for_chunks(contents_map: SectorContentsMap, s: int, chunk_offsets: l
     return out
 
 
-# --- O_DIRECT reads without the GIL: libc pread called from compiled code ----------------------
+# --- reads without the GIL: libc pread / madvise called from compiled code ----------------------
 _libc = ctypes.CDLL(None, use_errno=True)
 _pread = _libc.pread
 _pread.argtypes = [ctypes.c_int, ctypes.c_size_t, ctypes.c_size_t, ctypes.c_int64]  # buffer address as size_t
 _pread.restype = ctypes.c_ssize_t
+_madvise = _libc.madvise
+_madvise.argtypes = [ctypes.c_size_t, ctypes.c_size_t, ctypes.c_int]
+_madvise.restype = ctypes.c_int
+_MADV_WILLNEED = getattr(mmap, "MADV_WILLNEED", 3)
+
+
+@intrinsic
+def _fetch_add(typingctx, arr, idx, val):
+    """Atomic ``old = arr[idx]; arr[idx] += val; return old`` (int64 array), for I/O threads that
+    claim work in order from compiled code."""
+    if not (isinstance(arr, types.Array) and arr.dtype == types.int64):
+        return None
+    sig = types.int64(arr, types.intp, types.int64)
+
+    def codegen(context, builder, signature, args):
+        ary = context.make_array(signature.args[0])(context, builder, args[0])
+        ptr = cgutils.get_item_pointer(context, builder, signature.args[0], ary, [args[1]])
+        return builder.atomic_rmw("add", ptr, args[2], "seq_cst")
+
+    return sig, codegen
 
 
 @njit(nogil=True)  # not cached: it calls a ctypes function pointer
-def _pread_gather(fd, scratch, offsets, lengths, out, at, first, step):
-    """Reads ranges first, first+step, ... : each widened to 4 KiB pages into the aligned
-    ``scratch`` with one ``pread`` (O_DIRECT rules), then copied to ``out[at[i]:]``. Returns the
-    index of the first range that failed (error or short read), else -1."""
-    base = scratch.ctypes.data
-    for i in range(first, offsets.shape[0], step):
-        off = offsets[i]
-        n = lengths[i]
-        lo = off - off % 4096
-        hi = (off + n + 4095) // 4096 * 4096
-        got = _pread(fd, base, hi - lo, lo)
-        if got < off - lo + n:
+def _pread_slots(fd, base, lo, span, slot, need, first, stop, step):
+    """O_DIRECT reads of ranges ``first, first+step, … < stop``: ``span[i]`` bytes (whole 4 KiB
+    pages) at file offset ``lo[i]`` straight into ``base + slot[i]`` (page-aligned), no copy.
+    Returns the first range that failed (error, or fewer than ``need[i]`` bytes), else -1."""
+    for i in range(first, stop, step):
+        if span[i] == 0:
+            continue
+        got = _pread(fd, base + slot[i], span[i], lo[i])
+        if got < need[i]:
             return i
-        shift = off - lo
-        dst = at[i]
-        for b in range(n):
-            out[dst + b] = scratch[shift + b]
     return -1
+
+
+@njit(cache=True, nogil=True)
+def _finish_read(done, batch_size, n, i):
+    """Count range i as read; returns its batch if that completed the batch, else -1."""
+    b = i // batch_size
+    size = min(batch_size, n - b * batch_size)
+    return b if _fetch_add(done, b, 1) + 1 == size else -1
+
+
+@njit(nogil=True)  # not cached: it calls a ctypes function pointer
+def _pread_claimed(fd, base, lo, span, slot, need, claim, done, batch_size):
+    """One I/O thread: claim the next range (atomic counter ``claim[0]``, so all threads read the
+    ranges in order and none idles while reads are left) and read it into its slot. Returns
+    (0, -1) when no range is left, (1, b) when this thread completed batch b (every range of it
+    read), (2, i) when range i failed (error or short read)."""
+    n = lo.shape[0]
+    while True:
+        i = _fetch_add(claim, 0, 1)
+        if i >= n:
+            return 0, -1
+        if span[i]:
+            got = _pread(fd, base + slot[i], span[i], lo[i])
+            if got < need[i]:
+                return 2, i
+        b = _finish_read(done, batch_size, n, i)
+        if b >= 0:
+            return 1, b
+
+
+@njit(nogil=True)  # not cached: it calls a ctypes function pointer
+def _willneed_claimed(base, lo, span, claim, done, batch_size):
+    """mmap: like :func:`_pread_claimed`, but ``MADV_WILLNEED`` on each claimed range (the kernel
+    reads it into the page cache). Returns (0, -1) when no range is left, (1, b) when this thread
+    issued the last range of batch b."""
+    n = lo.shape[0]
+    while True:
+        i = _fetch_add(claim, 0, 1)
+        if i >= n:
+            return 0, -1
+        if span[i]:
+            _madvise(base + lo[i], span[i], _MADV_WILLNEED)
+        b = _finish_read(done, batch_size, n, i)
+        if b >= 0:
+            return 1, b
 
 
 def _aligned(nbytes: int) -> np.ndarray:
@@ -208,18 +284,188 @@ def _aligned(nbytes: int) -> np.ndarray:
     return raw[pad : pad + nbytes]
 
 
-class _PlotIO:
-    """Reads of plot.bin: ``mmap`` (page cache, MADV_RANDOM) or ``direct`` (O_DIRECT, aligned)."""
+@dataclass
+class _ReadLayout:
+    """Each audited byte range widened to whole 4 KiB pages (O_DIRECT rule, §13.3) and given a
+    page-aligned slot of the gather buffer: range i is read into ``[slot[i], slot[i] + span[i])``
+    and its bytes start at ``data_at[i]``."""
 
-    def __init__(self, path: os.PathLike, mode: str, threads: int):
+    lo: np.ndarray
+    span: np.ndarray
+    slot: np.ndarray
+    need: np.ndarray
+    data_at: np.ndarray
+    total: int
+
+    @classmethod
+    def of(cls, offsets: np.ndarray, lengths: np.ndarray) -> "_ReadLayout":
+        offsets = np.asarray(offsets, np.int64)
+        lengths = np.asarray(lengths, np.int64)
+        lo = offsets - offsets % PAGE
+        span = np.where(lengths > 0, -(-(offsets + lengths) // PAGE) * PAGE - lo, 0)
+        slot = np.zeros(len(span), np.int64)
+        if len(span):
+            slot[1:] = np.cumsum(span)[:-1]
+        total = int(span.sum())
+        need = offsets - lo + lengths
+        return cls(lo, span, slot, need, slot + (offsets - lo), total)
+
+
+class _Batches:
+    """Completion of the read batches: the I/O thread whose read completes batch b says so."""
+
+    def __init__(self, batches: int):
+        self.complete = [False] * batches
+        self.cv = threading.Condition()
+        self.error: BaseException | None = None
+
+    def done(self, b: int) -> None:
+        with self.cv:
+            self.complete[b] = True
+            self.cv.notify_all()
+
+    def fail(self, exc: BaseException) -> None:
+        with self.cv:
+            self.error = self.error or exc
+            self.cv.notify_all()
+
+    def wait(self, b: int) -> None:
+        with self.cv:
+            self.cv.wait_for(lambda: self.complete[b] or self.error is not None)
+            if self.error is not None:
+                raise self.error
+
+
+# --- Linux native AIO: one thread keeps a deep queue of O_DIRECT reads in flight ------------------
+_AIO_SYSCALLS = {"x86_64": (206, 207, 208, 209), "aarch64": (0, 1, 4, 2)}  # setup, destroy, getevents, submit
+_IOCB = np.dtype([("data", "<u8"), ("key", "<u4"), ("rw_flags", "<u4"), ("opcode", "<u2"), ("reqprio", "<i2"),
+                  ("fildes", "<u4"), ("buf", "<u8"), ("nbytes", "<u8"), ("offset", "<i8"), ("reserved2", "<u8"),
+                  ("flags", "<u4"), ("resfd", "<u4")])  # struct iocb (linux/aio_abi.h), 64 bytes
+_IO_EVENT = np.dtype([("data", "<u8"), ("obj", "<u8"), ("res", "<i8"), ("res2", "<i8")])  # struct io_event
+_syscall = _libc.syscall
+_syscall.restype = ctypes.c_long
+
+
+class _LinuxAio:
+    """``io_submit`` / ``io_getevents`` of O_DIRECT preads (IOCB_CMD_PREAD): ``depth`` reads in
+    flight from one thread, no thread per read; ``OSError`` where the kernel or arch lacks it."""
+
+    def __init__(self, depth: int):
+        nrs = _AIO_SYSCALLS.get(platform.machine())
+        if nrs is None:
+            raise OSError(38, "no native AIO syscall numbers for this architecture")
+        self._setup, self._destroy, self._getevents, self._submit = nrs
+        self.depth = depth
+        self.ctx = ctypes.c_ulong(0)
+        if _syscall(ctypes.c_long(self._setup), ctypes.c_long(depth), ctypes.byref(self.ctx)) != 0:
+            raise OSError(ctypes.get_errno(), "io_setup")
+        self.lock = threading.Lock()
+
+    def read(self, fd: int, layout: "_ReadLayout", buf: np.ndarray, batch_size: int, batches: "_Batches",
+             slow) -> None:
+        """Read every range of ``layout`` into its slot of ``buf``, ``depth`` in flight, in order;
+        ``batches.done(b)`` as each batch of ``batch_size`` ranges completes (in order). Ranges the
+        kernel refused or read short go to ``slow(i)`` at the end."""
+        n = len(layout.lo)
+        nb = len(batches.complete)
+        batch_of = np.arange(n, dtype=np.int64) // batch_size
+        size = np.bincount(batch_of, minlength=nb)
+        done = np.bincount(batch_of[layout.span == 0], minlength=nb)
+        todo = np.flatnonzero(layout.span > 0)
+        m = len(todo)
+        cbs = np.zeros(m, _IOCB)
+        cbs["data"] = todo
+        cbs["fildes"] = fd
+        cbs["buf"] = buf.ctypes.data + layout.slot[todo]
+        cbs["nbytes"] = layout.span[todo]
+        cbs["offset"] = layout.lo[todo]
+        ptrs = (cbs.ctypes.data + _IOCB.itemsize * np.arange(m, dtype=np.uint64)).astype(np.uint64)
+        events = np.zeros(self.depth, _IO_EVENT)
+        failed: list[int] = []
+        with self.lock:
+            try:
+                got, sub, next_b = self._run(layout, batch_of, size, done, ptrs, events, failed, batches)
+            except BaseException:
+                self.close()  # io_destroy waits for the reads still in flight: buf is free after it
+                raise
+        for i in failed + todo[sub:].tolist():
+            slow(i)
+            done[batch_of[i]] += 1
+        while next_b < nb and done[next_b] == size[next_b]:
+            batches.done(next_b)
+            next_b += 1
+
+    def _run(self, layout, batch_of, size, done, ptrs, events, failed, batches):
+        """The submit / reap loop of :meth:`read`; returns (reaped, submitted, next batch to report)."""
+        m, nb = len(ptrs), len(size)
+        next_b = sub = got = 0
+        stopped = False
+        while next_b < nb and done[next_b] == size[next_b]:
+            batches.done(next_b)
+            next_b += 1
+        while got < sub or (not stopped and sub < m):
+            want = min(m - sub, self.depth - (sub - got))
+            if want > 0 and not stopped:
+                r = _syscall(ctypes.c_long(self._submit), self.ctx, ctypes.c_long(want),
+                             ctypes.c_void_p(ptrs.ctypes.data + 8 * sub))
+                if r > 0:
+                    sub += r
+                elif got == sub or ctypes.get_errno() not in (4, 11):
+                    stopped = True  # refused (e.g. EINVAL) with nothing to wait for: the rest goes the slow way
+            if got == sub:
+                continue
+            # wake for a handful of completions at a time (Python per wake-up, not per read);
+            # the queue stays >= 7/8 full
+            in_flight = sub - got
+            r = _syscall(ctypes.c_long(self._getevents), self.ctx,
+                         ctypes.c_long(max(1, min(in_flight, self.depth // 8))),
+                         ctypes.c_long(min(self.depth, in_flight)), ctypes.c_void_p(events.ctypes.data), None)
+            if r < 0:
+                if ctypes.get_errno() == 4:
+                    continue
+                raise OSError(ctypes.get_errno(), "io_getevents")
+            ev = events[:r]
+            ids = ev["data"].astype(np.int64)
+            ok = ev["res"] >= layout.need[ids]
+            if not ok.all():
+                failed += ids[~ok].tolist()
+            done += np.bincount(batch_of[ids[ok]], minlength=nb)
+            got += r
+            while next_b < nb and done[next_b] == size[next_b]:
+                batches.done(next_b)
+                next_b += 1
+        return got, sub, next_b
+
+    def close(self) -> None:
+        if self.ctx.value:
+            _syscall(ctypes.c_long(self._destroy), self.ctx)
+            self.ctx = ctypes.c_ulong(0)
+
+
+class _PlotIO:
+    """Reads of plot.bin: ``mmap`` (page cache, MADV_RANDOM) or ``direct`` (O_DIRECT, aligned).
+
+    Both keep ``threads`` reads in flight from a pool of threads, each running one compiled loop
+    (no GIL, no Python per read): direct → ``pread`` of whole pages into page-aligned slots of one
+    buffer; mmap → ``MADV_WILLNEED`` of each range (the kernel reads them asynchronously)."""
+
+    def __init__(self, path: os.PathLike, mode: str, threads: int, depth: int = DEFAULT_QUEUE_DEPTH):
         if mode not in IO_MODES:
             raise FarmkitError(f"unknown I/O mode {mode!r}; choose one of: {', '.join(IO_MODES)}")
         self.mode = mode
         self.path = os.fspath(path)
         self.size = os.path.getsize(self.path)
-        self.threads = threads
+        self.threads = max(1, int(threads))
+        self.depth = max(1, int(depth))
+        # direct: "aio" (native AIO, `depth` in flight from one thread) or "threads" (`threads`
+        # compiled pread loops); "aio" falls back to "threads" where the kernel refuses it
+        self.engine = "aio" if mode == "direct" else "threads"
+        self._aio: _LinuxAio | None = None
+        self._aio_fd = -1
         self._pool: ThreadPoolExecutor | None = None
         self._local = threading.local()
+        self._buf = np.zeros(0, np.uint8)  # reused gather buffer of the pipelined audit
+        self._buf_lock = threading.Lock()
         self.direct_supported = True
         if mode == "mmap":
             fd = os.open(self.path, os.O_RDONLY)
@@ -232,9 +478,17 @@ class _PlotIO:
             self.array = np.frombuffer(self._mm, np.uint8) if self._mm is not None else np.zeros(0, np.uint8)
             # chunks are 32-byte aligned in plot.bin (sector_size and region offsets are multiples of 32)
             self.words = self.array[: len(self.array) // 4 * 4].view("<u4")
+            if self._mm is not None:  # compile the prefetch loop now (not cacheable), not at the first slot
+                z = np.zeros(0, np.int64)
+                self._pool_().submit(_willneed_claimed, 0, z, z, np.zeros(1, np.int64), np.zeros(1, np.int64), 1)
         else:
             self._fds: list[int] = []
             self._lock = threading.Lock()
+
+    def _pool_(self) -> ThreadPoolExecutor:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="farmkit-audit-io")
+        return self._pool
 
     def _fd(self) -> int:
         """One O_DIRECT handle per thread (like the reference's per-thread RayonFiles)."""
@@ -253,8 +507,8 @@ class _PlotIO:
                 self._fds.append(fd)
         return fd
 
-    def _read_direct(self, job):
-        offset, length, buf, at = job
+    def _read_direct(self, offset: int, length: int, buf: np.ndarray, at: int) -> None:
+        """One range the slow way (Python): O_DIRECT refused at read time (EINVAL) or a short read."""
         lo = offset - offset % PAGE
         hi = -(-(offset + length) // PAGE) * PAGE
         scratch = getattr(self._local, "scratch", None)
@@ -268,6 +522,8 @@ class _PlotIO:
             if exc.errno == 22 and self.direct_supported:  # EINVAL: O_DIRECT refused at read time
                 self.direct_supported = False
                 self._local.fd = os.open(self.path, os.O_RDONLY)
+                with self._lock:
+                    self._fds.append(self._local.fd)
                 n = os.preadv(self._local.fd, [view], lo)
             else:
                 raise
@@ -276,57 +532,154 @@ class _PlotIO:
         buf[at : at + length] = np.frombuffer(view, np.uint8, count=length, offset=offset - lo)
         view.release()
 
+    # --- mmap ---------------------------------------------------------------------------------
+    def _willneed_worker(self, layout: _ReadLayout, claim, done, batch_size: int, batches: _Batches) -> None:
+        try:
+            base = self.array.ctypes.data
+            while batches.error is None:
+                status, b = _willneed_claimed(base, layout.lo, layout.span, claim, done, batch_size)
+                if status == 0:
+                    return
+                batches.done(b)
+        except BaseException as exc:  # noqa: BLE001 - handed to the waiting thread
+            batches.fail(exc)
+
+    def start_prefetch(self, offsets: np.ndarray, lengths: np.ndarray, batch_size: int):
+        """mmap: ``MADV_WILLNEED`` on every range, in order, from ``threads`` compiled loops at once
+        (the kernel starts each read; a thread blocks only while the device queue is full), so cold
+        reads run at the device's queue depth instead of one page fault at a time per hashing
+        thread. Returns (batches, futures) like :meth:`start_reads`."""
+        layout = _ReadLayout.of(offsets, lengths)
+        n = len(layout.lo)
+        batch_size = max(1, int(batch_size))
+        batches = _Batches(-(-n // batch_size))
+        if self.mode != "mmap" or self._mm is None or not n:
+            for b in range(len(batches.complete)):
+                batches.done(b)
+            return batches, []
+        claim = np.zeros(1, np.int64)
+        done = np.zeros(len(batches.complete), np.int64)
+        pool = self._pool_()
+        k = min(self.threads, n)
+        return batches, [pool.submit(self._willneed_worker, layout, claim, done, batch_size, batches)
+                         for _ in range(k)]
+
     def prefetch(self, offsets: np.ndarray, lengths: np.ndarray) -> None:
-        """mmap: ask the kernel to start reading every s-bucket now (``MADV_WILLNEED``), so cold
-        reads run at the device's queue depth instead of one page fault at a time per thread."""
-        if self.mode != "mmap" or self._mm is None or not hasattr(mmap, "MADV_WILLNEED"):
-            return
-        madvise = self._mm.madvise
-        for o, n in zip(offsets.tolist(), lengths.tolist()):
-            if n:
-                lo = o - o % PAGE
-                madvise(mmap.MADV_WILLNEED, lo, o + n - lo)
-
-    def gather(self, offsets: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Read [offset, offset+length) ranges; returns (buffer, start of each range in it)."""
-        starts = np.zeros(len(offsets), np.int64)
-        if len(lengths):
-            starts[1:] = np.cumsum(lengths)[:-1]
-        total = int(lengths.sum()) if len(lengths) else 0
-        buf = np.empty(total, np.uint8)
-        keep = np.flatnonzero(lengths > 0)
-        if not len(keep):
-            return buf, starts
-        offs = np.ascontiguousarray(offsets[keep], np.int64)
-        lens = np.ascontiguousarray(lengths[keep], np.int64)
-        at = np.ascontiguousarray(starts[keep], np.int64)
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="farmkit-audit-io")
-        # one task per I/O thread (interleaved slices), each one compiled call that releases the
-        # GIL for all its reads: `threads` reads in flight, no Python per read
-        k = min(self.threads, len(offs))
-        width = int(lens.max()) + 2 * PAGE
-        for f in [self._pool.submit(self._read_slice, offs, lens, buf, at, i, k, width) for i in range(k)]:
+        """mmap: :meth:`start_prefetch` of every range; returns once every request is issued."""
+        batches, futures = self.start_prefetch(offsets, lengths, max(1, len(offsets)))
+        for f in futures:
             f.result()
-        return buf, starts
+        if batches.complete:
+            batches.wait(0)
 
-    def _read_slice(self, offs, lens, buf, at, first, step, width) -> None:
-        scratch = getattr(self._local, "scratch_arr", None)
-        if scratch is None or len(scratch) < width:
-            scratch = _aligned(max(width, 64 * 1024))
-            self._local.scratch_arr = scratch
-        while first < len(offs):
-            failed = _pread_gather(self._fd(), scratch, offs, lens, buf, at, first, step)
-            if failed < 0:
-                return
-            # slow path for that one range: O_DIRECT refused (EINVAL) or a short read
-            self._read_direct((int(offs[failed]), int(lens[failed]), buf, int(at[failed])))
-            first = failed + step
+    # --- O_DIRECT -------------------------------------------------------------------------------
+    def _read_worker(self, layout: _ReadLayout, buf: np.ndarray, claim: np.ndarray, done: np.ndarray,
+                     batch_size: int, batches: _Batches) -> None:
+        """One I/O thread: claims and reads ranges in order until none is left (compiled, no GIL)."""
+        try:
+            fd = self._fd()
+            base = buf.ctypes.data
+            n = len(layout.lo)
+            while batches.error is None:
+                status, x = _pread_claimed(fd, base, layout.lo, layout.span, layout.slot, layout.need, claim,
+                                           done, batch_size)
+                if status == 0:
+                    return
+                if status == 2:  # that one range the slow way (O_DIRECT refused, or a short read)
+                    off = int(layout.data_at[x] - layout.slot[x] + layout.lo[x])
+                    length = int(layout.need[x] - (off - layout.lo[x]))
+                    self._read_direct(off, length, buf, int(layout.data_at[x]))
+                    x = _finish_read(done, batch_size, n, x)
+                if x >= 0:
+                    batches.done(x)
+        except BaseException as exc:  # noqa: BLE001 - handed to the waiting thread
+            batches.fail(exc)
+
+    def _aio_engine(self) -> _LinuxAio | None:
+        """The native AIO context and its O_DIRECT handle, made on first use; None → threads."""
+        if self.engine != "aio":
+            return None
+        if self._aio is None:
+            try:
+                self._aio_fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_DIRECT", 0))
+                self._aio = _LinuxAio(self.depth)
+            except (OSError, AttributeError):
+                if self._aio_fd >= 0:
+                    os.close(self._aio_fd)
+                    self._aio_fd = -1
+                self.engine = "threads"
+                return None
+        return self._aio
+
+    def _read_slow(self, layout: _ReadLayout, buf: np.ndarray, i: int) -> None:
+        off = int(layout.data_at[i] - layout.slot[i] + layout.lo[i])
+        self._read_direct(off, int(layout.need[i] - (off - layout.lo[i])), buf, int(layout.data_at[i]))
+
+    def _aio_worker(self, aio: _LinuxAio, layout: _ReadLayout, buf: np.ndarray, batch_size: int,
+                    batches: _Batches) -> None:
+        try:
+            aio.read(self._aio_fd, layout, buf, batch_size, batches, lambda i: self._read_slow(layout, buf, i))
+        except BaseException as exc:  # noqa: BLE001 - handed to the waiting thread
+            if not aio.ctx.value:  # the context was torn down: a fresh one next time
+                self._aio = None
+            batches.fail(exc)
+
+    def start_reads(self, layout: _ReadLayout, buf: np.ndarray, batch_size: int):
+        """Start the O_DIRECT reads of ``layout`` into ``buf``, in order: native AIO with ``depth``
+        in flight, else ``threads`` compiled pread loops. Returns (batches, futures):
+        ``batches.wait(b)`` blocks until ranges ``[b * batch_size, (b + 1) * batch_size)`` are all
+        in ``buf``; every future is done once no read is in flight any more."""
+        n = len(layout.lo)
+        batch_size = max(1, int(batch_size))
+        batches = _Batches(-(-n // batch_size))
+        aio = self._aio_engine()
+        if aio is not None:
+            return batches, [self._pool_().submit(self._aio_worker, aio, layout, buf, batch_size, batches)]
+        claim = np.zeros(1, np.int64)
+        done = np.zeros(len(batches.complete), np.int64)
+        k = max(1, min(self.threads, n))
+        pool = self._pool_()
+        futures = [pool.submit(self._read_worker, layout, buf, claim, done, batch_size, batches) for _ in range(k)]
+        return batches, futures
+
+    def reusable_buffer(self, nbytes: int) -> np.ndarray | None:
+        """The gather buffer kept between audits (fresh memory costs a page fault per 4 KiB while
+        the reads are in flight), taken for the caller; None while another audit holds it. Give
+        it back with :meth:`release_buffer`."""
+        if not self._buf_lock.acquire(blocking=False):
+            return None
+        if len(self._buf) < nbytes:
+            self._buf = _aligned(max(nbytes, PAGE))
+        return self._buf
+
+    def release_buffer(self) -> None:
+        self._buf_lock.release()
+
+    def gather(self, offsets: np.ndarray, lengths: np.ndarray, buf: np.ndarray | None = None
+               ) -> tuple[np.ndarray, np.ndarray]:
+        """Read [offset, offset+length) ranges (into ``buf``, page-aligned and big enough, if given);
+        returns (buffer, start of each range in it)."""
+        layout = _ReadLayout.of(offsets, lengths)
+        if buf is None:
+            buf = _aligned(max(layout.total, PAGE))
+        if len(layout.lo):
+            batches, futures = self.start_reads(layout, buf, len(layout.lo))
+            for f in futures:
+                f.result()
+            batches.wait(0)
+        return buf, layout.data_at
 
     def close(self) -> None:
         if self._pool is not None:
             self._pool.shutdown(wait=True)
             self._pool = None
+        self._buf = np.zeros(0, np.uint8)
+        if self._aio is not None:
+            self._aio.close()
+            self._aio = None
+        if self._aio_fd >= 0:
+            os.close(self._aio_fd)
+            self._aio_fd = -1
         if self.mode == "mmap":
             self.array = np.zeros(0, np.uint8)
             self.words = np.zeros(0, np.uint32)
@@ -354,19 +707,22 @@ class _AuditPlan:
     g: np.uint64
     data: np.ndarray | None = None
     starts: np.ndarray | None = None
+    holds_buffer: bool = False  # data lies in the auditor's reused gather buffer until hash()
 
 
 class FarmAuditor:
     """Audits all plotted sectors of one farm (§9.2), prepared once, reused every slot."""
 
     def __init__(self, farm: SingleDiskFarm | str | os.PathLike, *, io_mode: str = "mmap",
-                 io_threads: int | None = None, farm_index: int = 0, prefetch: bool = True):
+                 io_threads: int | None = None, farm_index: int = 0, prefetch: bool = True,
+                 queue_depth: int | None = None):
         self.farm = farm if isinstance(farm, SingleDiskFarm) else SingleDiskFarm.open(farm)
         self.farm_index = farm_index
         self.io_mode = io_mode
         self.prefetch = prefetch
-        self._pipeline: ThreadPoolExecutor | None = None
-        self._io = _PlotIO(self.farm.directory / "plot.bin", io_mode, io_threads or DEFAULT_IO_THREADS)
+        self._hash_pool: ThreadPoolExecutor | None = None
+        self._io = _PlotIO(self.farm.directory / "plot.bin", io_mode, io_threads or DEFAULT_IO_THREADS,
+                           queue_depth or DEFAULT_QUEUE_DEPTH)
         self.refresh()
 
     def refresh(self) -> None:
@@ -393,9 +749,9 @@ class FarmAuditor:
             raise FarmkitError(f"{self.farm.directory / 'plot.bin'}: truncated, sector {bad} lies beyond its end")
 
     def close(self) -> None:
-        if self._pipeline is not None:
-            self._pipeline.shutdown(wait=True)
-            self._pipeline = None
+        if self._hash_pool is not None:
+            self._hash_pool.shutdown(wait=True)
+            self._hash_pool = None
         self._io.close()
         self.farm.close()
 
@@ -430,48 +786,112 @@ class FarmAuditor:
             if self.prefetch:
                 self._io.prefetch(plan.byte_off, SCALAR_SIZE * plan.counts)
             plan.data, plan.starts = self._io.words, plan.byte_off // 4
-        else:
-            buf, starts = self._io.gather(plan.byte_off, SCALAR_SIZE * plan.counts)
-            plan.data, plan.starts = buf.view("<u4"), starts // 4
+        else:  # into the reused buffer, held until hash() (a fresh one if another audit holds it)
+            lengths = SCALAR_SIZE * plan.counts
+            buf = self._io.reusable_buffer(_ReadLayout.of(plan.byte_off, lengths).total)
+            plan.holds_buffer = buf is not None
+            try:
+                buf, data_at = self._io.gather(plan.byte_off, lengths, buf)
+            except BaseException:
+                self._release(plan)
+                raise
+            plan.data, plan.starts = buf.view("<u4"), data_at // 4
+
+    def _release(self, plan: "_AuditPlan") -> None:
+        if plan.holds_buffer:
+            plan.holds_buffer = False
+            self._io.release_buffer()
 
     def hash(self, plan: "_AuditPlan") -> np.ndarray:
         """§9.3 over every audited chunk (compiled, all cores): the distances."""
         out = np.empty(int(plan.counts.sum()), np.uint64)
-        _audit_distances(plan.data, plan.starts, plan.counts, plan.first, plan.keys, plan.g, out)
+        try:
+            _audit_distances(plan.data, plan.starts, plan.counts, plan.first, plan.keys, plan.g, out)
+        finally:
+            self._release(plan)
         return out
 
     def audit_distances(self, global_challenge: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """The hot path: (s-bucket per sector, chunk count per sector, first index per sector into
         the distance array, distances of every audited chunk)."""
         plan = self.plan(global_challenge)
-        if self.io_mode == "direct" and len(plan.counts) > 2 * self.PIPELINE_BATCH:
+        if len(plan.counts) > self.PIPELINE_BATCH and (
+                self.io_mode == "direct" or (self.PIPELINE_MMAP and self.prefetch)):
             return plan.s_idx, plan.counts, plan.first, self._read_and_hash_pipelined(plan)
         self.read(plan)
         return plan.s_idx, plan.counts, plan.first, self.hash(plan)
 
-    PIPELINE_BATCH = 1024  # sectors (~1 TiB) per O_DIRECT batch on big farms: batch b+1 is read while b is hashed
+    PIPELINE_BATCH = 128  # sectors per read batch: batch b is hashed while later batches are read
+    PIPELINE_MMAP = True  # mmap: hash batch b while later batches' MADV_WILLNEED are issued
 
     def _read_and_hash_pipelined(self, plan: "_AuditPlan") -> np.ndarray:
-        """Direct I/O: overlap the reads of the next batch of sectors with hashing this one."""
+        """Every batch of sectors is read in turn (direct: native AIO or I/O threads, straight into
+        page-aligned slots of one reused buffer; mmap: ``MADV_WILLNEED`` from the I/O threads)
+        while one hashing thread per core hashes its share of each batch as soon as the batch is
+        in (direct) or requested (mmap; a page still in flight is waited for) (:meth:`_hash_chunks`)."""
+        io = self._io
         out = np.empty(int(plan.counts.sum()), np.uint64)
+        layout = _ReadLayout.of(plan.byte_off, SCALAR_SIZE * plan.counts)
         n = len(plan.counts)
         bounds = list(range(0, n, self.PIPELINE_BATCH)) + [n]
-        if self._pipeline is None:
-            self._pipeline = ThreadPoolExecutor(1, thread_name_prefix="farmkit-audit-pipeline")
-
-        def read(b):
-            lo, hi = bounds[b], bounds[b + 1]
-            return self._io.gather(plan.byte_off[lo:hi], SCALAR_SIZE * plan.counts[lo:hi])
-
-        pending = self._pipeline.submit(read, 0)
-        for b in range(len(bounds) - 1):
-            buf, starts = pending.result()
-            if b + 2 < len(bounds):
-                pending = self._pipeline.submit(read, b + 1)
-            lo, hi = bounds[b], bounds[b + 1]
-            _audit_distances(buf.view("<u4"), starts // 4, plan.counts[lo:hi], plan.first[lo:hi],
-                             plan.keys[lo:hi], plan.g, out)
+        if self.io_mode == "mmap":
+            batches, futures = io.start_prefetch(plan.byte_off, SCALAR_SIZE * plan.counts, self.PIPELINE_BATCH)
+            try:
+                self._hash_batches(plan, io.words, plan.byte_off // 4, bounds, batches, out)
+            finally:
+                for f in futures:
+                    f.exception()
+            return out
+        buf = io.reusable_buffer(layout.total)
+        owned = buf is not None
+        try:
+            if buf is None:  # another thread is auditing this farm: a buffer of our own
+                buf = _aligned(max(layout.total, PAGE))
+            words = buf.view("<u4")
+            starts = layout.data_at // 4
+            batches, futures = io.start_reads(layout, buf, self.PIPELINE_BATCH)
+            try:
+                self._hash_batches(plan, words, starts, bounds, batches, out)
+            finally:
+                for f in futures:  # the buffer stays ours until every read has returned
+                    f.exception()
+        finally:
+            if owned:
+                io.release_buffer()
         return out
+
+    HASH_CHUNK = 16  # sectors per claim of a hashing thread (small: a preempted thread holds up little)
+
+    def _hash_batches(self, plan: "_AuditPlan", words, starts, bounds, batches: "_Batches", out) -> None:
+        """Hash every batch as soon as it is read: one thread per core, each claiming the next
+        ``HASH_CHUNK`` sectors in order (so a thread the OS preempts delays only its own chunk)."""
+        parts = max(1, numba.get_num_threads())
+        if self._hash_pool is None:
+            self._hash_pool = ThreadPoolExecutor(parts, thread_name_prefix="farmkit-audit-hash")
+        claims = itertools.count()  # next() is atomic under the GIL
+        batch = bounds[1] - bounds[0] if len(bounds) > 1 else 1
+        hashing = [self._hash_pool.submit(self._hash_chunks, claims, self.HASH_CHUNK, batch, plan, words, starts,
+                                          batches, out) for _ in range(parts)]
+        errors = [e for e in (h.exception() for h in hashing) if e is not None]
+        if errors:
+            raise errors[0]
+
+    @staticmethod
+    def _hash_chunks(claims, chunk: int, batch: int, plan: "_AuditPlan", words, starts, batches: "_Batches",
+                     out) -> None:
+        """One hashing thread: claims chunks of sectors in order; hashes each once its batch is in.
+        The kernel runs on this thread only (``set_num_threads`` is per thread): no parallel-runtime
+        worker spins between chunks, starving the I/O thread."""
+        numba.set_num_threads(1)
+        n = len(plan.counts)
+        while True:
+            a = next(claims) * chunk
+            if a >= n:
+                return
+            z = min(n, a + chunk)
+            for b in range(a // batch, (z - 1) // batch + 1):
+                batches.wait(b)
+            _audit_distances(words, starts[a:z], plan.counts[a:z], plan.first[a:z], plan.keys[a:z], plan.g, out)
 
     def audit(self, global_challenge: bytes, solution_range: int) -> list[AuditCandidate]:
         """§9.2–9.4: every winning chunk of the farm, best (smallest distance) first."""

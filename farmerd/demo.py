@@ -72,26 +72,18 @@ def archive_synthetic_history(directory: Path, segments: int, seed: bytes = DEMO
                               progress: Callable[[str], None] | None = None) -> float:
     """Archive synthetic blocks until ``directory`` holds ``segments`` segments (continues a
     previous run). Returns the seconds spent."""
-    from farmkit.plotter.archive import ArchiveWriter, synthetic_block, synthetic_genesis_hash
+    from farmkit.plotter.archive import ArchiveWriter, archive_synthetic
 
     t0 = time.perf_counter()
     writer = ArchiveWriter(Path(directory))
-    hist = writer.index.get("history") or {}
-    if writer.index["segments"] or writer.archiver.blocks_added:
-        if hist.get("synthetic_seed") != seed.hex():
-            raise FarmkitError(f"{directory}: holds a different history; use another --base-dir")
-    writer.index["history"] = {"synthetic_seed": seed.hex(), "synthetic_blocks": writer.archiver.blocks_added}
-    writer.index["genesis_hash"] = synthetic_genesis_hash(seed).hex()
     if writer.history_size >= segments:
         return 0.0
-    while writer.history_size < segments:
-        number = writer.archiver.blocks_added
+
+    def on_block(number: int, history_size: int) -> None:
         if progress:
-            progress(f"archiving block {number} (segment {writer.history_size + 1}/{segments})")
-        produced = writer.add_block(synthetic_block(seed, number, writer.geometry))
-        writer.index["history"]["synthetic_blocks"] = writer.archiver.blocks_added
-        if produced:
-            writer.commit()
+            progress(f"archiving block {number} (segment {history_size + 1}/{segments})")
+
+    archive_synthetic(writer, seed, segments, show_progress=False, on_block=on_block)
     return time.perf_counter() - t0
 
 

@@ -387,7 +387,7 @@ def grow_synthetic_history(directory: Path, workers: int = 1) -> int:
     new history size. CPU-heavy (~35 CPU-seconds per full-size segment): the dev node runs it in a
     child process (``python -m farmkit.farmerd.devnode grow DIR``)."""
     from farmkit.plotter import piece_store
-    from farmkit.plotter.archive import ArchiveWriter, synthetic_block
+    from farmkit.plotter.archive import ArchiveWriter, archive_synthetic
 
     directory = Path(directory)
     store = piece_store.open(directory)
@@ -395,14 +395,7 @@ def grow_synthetic_history(directory: Path, workers: int = 1) -> int:
     if seed is None:
         raise FarmkitError(f"{directory}: not a synthetic history (no synthetic seed recorded); cannot grow it")
     writer = ArchiveWriter(directory, store.geometry, workers=workers)
-    history = writer.index.get("history") or {}
-    if history.get("synthetic_blocks") != writer.archiver.blocks_added:
-        raise FarmkitError(f"{directory}: other blocks were added to this synthetic history; cannot continue it")
-    target = writer.history_size + 1
-    while writer.history_size < target:
-        writer.add_block(synthetic_block(seed, writer.archiver.blocks_added, writer.geometry))
-        writer.index["history"]["synthetic_blocks"] = writer.archiver.blocks_added
-    writer.commit()
+    archive_synthetic(writer, seed, writer.history_size + 1, show_progress=False)
     return writer.history_size
 
 

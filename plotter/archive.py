@@ -311,7 +311,7 @@ def archive_command(
     else:
         seed = parse_hex(synthetic, 32, "--synthetic SEED_HEX")
         writer = ArchiveWriter(out, geometry, workers=workers)
-        produced = _archive_synthetic(writer, seed, segments)
+        produced = archive_synthetic(writer, seed, segments)
     _report(writer, produced, time.perf_counter() - t0)
 
 
@@ -331,7 +331,20 @@ def _archive_files(writer: ArchiveWriter, files: list[Path], sizes: list[int]) -
     return produced
 
 
-def _archive_synthetic(writer: ArchiveWriter, seed: bytes, target: int) -> list[SegmentInfo]:
+def archive_synthetic(
+    writer: ArchiveWriter,
+    seed: bytes,
+    target: int,
+    *,
+    show_progress: bool | None = None,
+    on_block: Callable[[int, int], None] | None = None,
+) -> list[SegmentInfo]:
+    """Archive the synthetic history of ``seed`` until ``writer`` holds ``target`` segments,
+    continuing what the directory already holds (the same seed always gives the same blocks).
+
+    ``on_block(block_number, history_size)`` is called before each block; ``show_progress``
+    (default: when stderr is a terminal) draws rich progress bars. Commits after every segment.
+    """
     hist = writer.index.get("history") or {}
     if writer.index["segments"] or writer.archiver.blocks_added:
         if hist.get("synthetic_seed") != seed.hex():
@@ -342,10 +355,13 @@ def _archive_synthetic(writer: ArchiveWriter, seed: bytes, target: int) -> list[
     writer.index["genesis_hash"] = synthetic_genesis_hash(seed).hex()
     produced: list[SegmentInfo] = []
     have = writer.history_size
-    with _Progress("segments", target, _progress_enabled()) as bar:
+    enabled = _progress_enabled() if show_progress is None else show_progress
+    with _Progress("segments", target, enabled) as bar:
         bar.advance(min(have, target))
         while writer.history_size < target:
             number = writer.archiver.blocks_added
+            if on_block is not None:
+                on_block(number, writer.history_size)
             segs = writer.add_block(synthetic_block(seed, number, writer.geometry), bar.stage_cb(f"segment {writer.history_size}: "))
             writer.index["history"]["synthetic_blocks"] = writer.archiver.blocks_added
             if segs:

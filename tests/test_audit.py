@@ -149,3 +149,188 @@ def test_audit_farms_all_farms_together():
             single = a.audit(gc, U64)
             assert [c for c in both if c.farm_index == 0] == single
             assert [dataclasses.replace(c, farm_index=0) for c in both if c.farm_index == 1] == single
+
+
+# --- the I/O engines (issue 6: cold audits at the device's rate) ----------------------------------
+def _engines(path, mode="direct"):
+    """A _PlotIO per direct engine: native AIO (where the kernel has it) and the pread threads."""
+    from farmkit.auditor.audit import _PlotIO
+
+    out = []
+    for engine in ("aio", "threads"):
+        io = _PlotIO(path, mode, threads=4, depth=8)
+        io.engine = engine
+        out.append(io)
+    return out
+
+
+def test_gather_matches_plain_reads(tmp_path):
+    """Unaligned ranges (and empty ones) read through O_DIRECT page widening, both engines, equal
+    the bytes a plain buffered read returns."""
+    path = tmp_path / "plot.bin"
+    rng = np.random.default_rng(21)
+    data = rng.bytes(3 * 1024 * 1024 + 123)
+    path.write_bytes(data)
+    offsets = rng.integers(0, len(data) - 70000, 300)
+    lengths = rng.integers(0, 70000, 300)
+    offsets[::7] = len(data) - lengths[::7]  # ranges ending at the file's very end (a short last page)
+    lengths[::11] = 0
+    import platform
+
+    for io, engine in zip(_engines(path), ("aio", "threads")):
+        try:
+            buf, at = io.gather(offsets, lengths)
+            for o, n, a in zip(offsets.tolist(), lengths.tolist(), at.tolist()):
+                assert buf[a : a + n].tobytes() == data[o : o + n]
+            if os.path.exists("/proc/sys/fs/aio-max-nr") and platform.machine() in ("x86_64", "aarch64"):
+                assert io.engine == engine  # native AIO really ran (no silent fallback) where Linux has it
+        finally:
+            io.close()
+
+
+def test_gather_past_the_end_is_one_line_error(tmp_path):
+    path = tmp_path / "plot.bin"
+    path.write_bytes(bytes(64 * 1024))
+    for io in _engines(path):
+        try:
+            with pytest.raises(FarmkitError, match="short read"):
+                io.gather(np.array([4096, 60 * 1024], np.int64), np.array([100, 8192], np.int64))
+        finally:
+            io.close()
+
+
+def test_batches_complete_in_order(tmp_path):
+    """start_reads / start_prefetch report every batch, and a batch only once all its ranges are in."""
+    from farmkit.auditor.audit import _PlotIO, _ReadLayout, _aligned
+
+    path = tmp_path / "plot.bin"
+    rng = np.random.default_rng(22)
+    data = rng.bytes(2 * 1024 * 1024)
+    path.write_bytes(data)
+    offsets = rng.integers(0, len(data) - 20000, 97) // 32 * 32
+    lengths = rng.integers(0, 600, 97) * 32
+    layout = _ReadLayout.of(offsets, lengths)
+    for io in _engines(path):
+        try:
+            buf = _aligned(layout.total)
+            batches, futures = io.start_reads(layout, buf, 10)
+            assert len(batches.complete) == 10
+            for b in range(10):
+                batches.wait(b)
+                for i in range(10 * b, min(97, 10 * b + 10)):
+                    o, n, a = int(offsets[i]), int(lengths[i]), int(layout.data_at[i])
+                    assert buf[a : a + n].tobytes() == data[o : o + n]
+            for f in futures:
+                assert f.result() is None
+        finally:
+            io.close()
+    io = _PlotIO(path, "mmap", threads=3)
+    try:
+        batches, futures = io.start_prefetch(offsets, lengths, 16)
+        for b in range(len(batches.complete)):
+            batches.wait(b)
+        for f in futures:
+            assert f.result() is None
+    finally:
+        io.close()
+
+
+def test_fetch_add_is_atomic():
+    """The I/O threads' work counter: no claim lost or doubled under contention."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from numba import njit
+
+    from farmkit.auditor.audit import _fetch_add
+
+    @njit(nogil=True)
+    def claim_all(counter, seen, n):
+        while True:
+            i = _fetch_add(counter, 0, 1)
+            if i >= n:
+                return
+            seen[i] += 1
+
+    n = 200_000
+    counter = np.zeros(1, np.int64)
+    seen = np.zeros(n, np.int64)
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(lambda _: claim_all(counter, seen, n), range(4)))
+    assert (seen == 1).all()
+
+
+def test_all_io_paths_agree_with_reference(tmp_path):
+    """mmap (prefetch through the I/O threads; plain and pipelined), direct through native AIO and
+    through pread threads (plain and pipelined in batches): every distance equals the readable
+    reference's."""
+    d = make_synthetic_farm(tmp_path / "syn", sectors=9, pieces_in_sector=8, fill=True, seed=7)
+    rng = np.random.default_rng(23)
+    auditors = []
+    for mode, engine, batch in [("mmap", None, None), ("mmap", None, 2), ("direct", "aio", None),
+                                ("direct", "aio", 2), ("direct", "threads", 3)]:
+        a = FarmAuditor(d, io_mode=mode, io_threads=3, queue_depth=4)
+        if engine:
+            a._io.engine = engine
+        if batch:
+            a.PIPELINE_BATCH = batch
+            a.PIPELINE_MMAP = True
+        auditors.append(a)
+    try:
+        farm = auditors[0].farm
+        for _ in range(4):
+            gc = rng.bytes(32)
+            results = [a.audit_distances(gc) for a in auditors]
+            s_idx, counts, first, dist = results[0]
+            for i, s in enumerate(farm.plotted_sectors()):
+                sb, winners = audit_sector_reference(
+                    farm.sector_view(s.sector_index), s.metadata.s_bucket_sizes, 8, s.sector_id, gc, U64
+                )
+                by_offset = dict(winners)
+                expect = [by_offset[j] for j in range(len(winners))]
+                for r in results:
+                    assert r[0][i] == sb and r[1][i] == len(expect)
+                    assert [int(x) for x in r[3][r[2][i] : r[2][i] + r[1][i]]] == expect
+    finally:
+        for a in auditors:
+            a.close()
+
+
+def test_direct_reads_of_two_slots_before_hashing(tmp_path):
+    """The reused gather buffer is held from read() to hash(): a second slot read in between gets
+    its own buffer, and both hash to the same distances as one-shot audits."""
+    d = make_synthetic_farm(tmp_path / "syn", sectors=4, pieces_in_sector=8, fill=True, seed=8)
+    rng = np.random.default_rng(24)
+    with FarmAuditor(d, io_mode="direct") as a, FarmAuditor(d) as ref:
+        g1, g2 = rng.bytes(32), rng.bytes(32)
+        p1, p2 = a.plan(g1), a.plan(g2)
+        a.read(p1)
+        a.read(p2)
+        assert p1.holds_buffer and not p2.holds_buffer
+        d1, d2 = a.hash(p1), a.hash(p2)
+        assert not p1.holds_buffer
+        assert np.array_equal(d1, ref.audit_distances(g1)[3]) and np.array_equal(d2, ref.audit_distances(g2)[3])
+        p3 = a.plan(g1)
+        a.read(p3)  # the buffer is free again
+        assert p3.holds_buffer and np.array_equal(a.hash(p3), d1)
+
+
+def test_aio_refused_falls_back_to_plain_reads(tmp_path):
+    """io_submit refused (here: a syscall number the kernel does not know → ENOSYS): every range
+    goes the slow way and the bytes are still right."""
+    path = tmp_path / "plot.bin"
+    rng = np.random.default_rng(25)
+    data = rng.bytes(1024 * 1024)
+    path.write_bytes(data)
+    io = _engines(path)[0]
+    try:
+        aio = io._aio_engine()
+        if aio is None:
+            pytest.skip("no native AIO here")
+        aio._submit = 100_000
+        offsets = rng.integers(0, len(data) - 30000, 20)
+        lengths = rng.integers(1, 30000, 20)
+        buf, at = io.gather(offsets, lengths)
+        for o, n, a in zip(offsets.tolist(), lengths.tolist(), at.tolist()):
+            assert buf[a : a + n].tobytes() == data[o : o + n]
+    finally:
+        io.close()
