@@ -26,24 +26,30 @@ matching and fx read locally; l/r store generation-order labels, as upstream.
 
 Memory per table set (K = 20, ``benchmarks/pos.py`` measures it): a V1 build peaks at ~130 MiB
 above the caller's baseline and its :class:`PosTables` keeps ~65 MiB (x by table-1 position,
-l/r of tables 2-6, the per-prefix table-7 winners); a V2 build peaks at ~110 MiB and keeps
-~40 MiB (l/r of tables 2-6 and two 65536-entry target arrays). Bounded: tables never exceed
+l/r of tables 2-6, the per-prefix table-7 winners); a V2 build peaks at ~130 MiB (measured,
+including its per-thread scratch workspace of ~67 MiB, which stays allocated for the thread's
+next build) and its :class:`PosTables` keeps ~40 MiB (l/r of tables 2-6 and two 65536-entry
+target arrays). Bounded: tables never exceed
 ~1.1·2^K entries in practice, arrays grow by 25 % steps if one ever does.
 
 fx hashes 256 pairs at a time with the lane-parallel BLAKE3 compression
-(:func:`farmkit.kernels.blake3.compress_lanes4`, vectorised by LLVM); matching tests the 64
-targets of a left entry branch-free into a 64-bit mask (vectorised gathers) and visits the few
-hits by count-trailing-zeros.
+(:func:`farmkit.kernels.blake3.compress_lanes4`, vectorised by LLVM); matching marks the right
+bucket in a padded byte grid where a left entry's 64 targets are a constant offset vector from
+one base (no modulo), tests them with ONE 64-lane gather into a 64-bit mask, and visits the few
+hits by count-trailing-zeros. V2 builds reuse a per-thread scratch workspace (~67 MiB at K = 20,
+held by each building thread between builds) instead of fresh, page-faulting memory per table.
 """
 
 from __future__ import annotations
 
 import functools
+import threading
 from dataclasses import dataclass
 
 import numpy as np
 from llvmlite import ir
 from numba import njit, types
+from numba.core import cgutils
 from numba.extending import intrinsic
 
 from farmkit.errors import FarmkitError
@@ -146,26 +152,74 @@ def _cttz64(typingctx, x):
     return sig, codegen
 
 
-_SQ32 = _SQ.astype(np.int32)
+# Padded presence grid for matching (pos.md §4): a right entry r = 127·a + c is marked at
+# row·256 + col for row in {a, a + 119} and col in {c, c + 127}, so target m of a left entry
+# (a, c) is the cell (a·256 + c) + (m·256 + (2m + parity)^2 mod C): one add per target, no
+# modulo, the 64 offsets a constant per parity.
+_GRID_W = 256
+_GRID_ROWS = PARAM_B + PARAM_M - 1  # rows a + m <= 118 + 63
+_GRID_SIZE = _GRID_ROWS * _GRID_W + 3  # + 3: a byte grid is read as dwords
+_GRID_DTYPE = np.uint8
+_GRID_OFF = np.array([[m * _GRID_W + int(_SQ[p, m]) for m in range(PARAM_M)] for p in (0, 1)], dtype=np.int32)
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _hit_mask(present, parity, a, c):
-    """Bit m set iff target m of a left entry (r = 127a + c) is present (present[r] > 0).
+def _grid_mark(grid, r, v):
+    """Set the grid cells of right value r (0 <= r < BC) to v (1: mark, 0: clear)."""
+    a = r // PARAM_C
+    c = r - a * PARAM_C
+    base = a * _GRID_W + c
+    grid[base] = v
+    grid[base + PARAM_C] = v
+    if a < PARAM_M - 1:
+        base2 = base + PARAM_B * _GRID_W
+        grid[base2] = v
+        grid[base2 + PARAM_C] = v
 
-    Branch-free over the 64 targets, so LLVM vectorises it (gathers); the few hits are then
-    visited with count-trailing-zeros.
+
+@intrinsic
+def _gather_nz_mask64(typingctx, grid, offs, row, base):
+    """uint64 whose bit m is grid[base + offs[row, m]] != 0, m = 0..63 (int32 grid and offsets).
+
+    One 64-lane masked gather (AVX-512/AVX2 gathers) and a compare straight into a bit mask;
+    the caller guarantees every index is in bounds.
     """
-    a32 = np.int32(a)
-    c32 = np.int32(c)
-    mask = np.uint64(0)
-    for m in range(PARAM_M):
-        q = a32 + np.int32(m)
-        q = q - np.int32(PARAM_B) if q >= PARAM_B else q
-        w = _SQ32[parity, m] + c32
-        w = w - np.int32(PARAM_C) if w >= PARAM_C else w
-        mask |= np.uint64(present[q * np.int32(PARAM_C) + w] > 0) << np.uint64(m)
-    return mask
+    sig = types.uint64(grid, offs, row, base)
+
+    def codegen(context, builder, signature, args):
+        g, o, rw, bs = args
+        ga = context.make_array(signature.args[0])(context, builder, g)
+        oa = context.make_array(signature.args[1])(context, builder, o)
+        i32 = ir.IntType(32)
+        i64 = ir.IntType(64)
+        v64 = ir.VectorType(i32, PARAM_M)
+        m64 = ir.VectorType(ir.IntType(1), PARAM_M)
+        rw64 = builder.sext(rw, i64) if rw.type.width < 64 else rw
+        optr = builder.gep(oa.data, [builder.mul(rw64, ir.Constant(i64, PARAM_M))], inbounds=True)
+        ovec = builder.load(builder.bitcast(optr, v64.as_pointer()), align=4)
+        b32 = builder.trunc(bs, i32) if bs.type.width > 32 else bs
+        bv = builder.insert_element(v64(ir.Undefined), b32, ir.Constant(i32, 0))
+        bv = builder.shuffle_vector(bv, v64(ir.Undefined), ir.Constant(v64, [0] * PARAM_M))
+        idx = builder.add(ovec, bv)
+        ew = signature.args[0].dtype.bitwidth  # 8: byte grid, read as (unaligned) dwords
+        et = ir.IntType(ew)
+        gep = ir.instructions.GEPInstr(builder.block, ga.data, [idx], True, "", source_etype=et)
+        gep.type = ir.VectorType(ga.data.type, PARAM_M)  # vector of element pointers
+        builder._insert(gep)
+        fnty = ir.FunctionType(v64, [gep.type, i32, m64, v64])
+        fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.masked.gather.v64i32.v64p0")
+        vals = builder.call(fn, [gep, ir.Constant(i32, ew // 8), ir.Constant(m64, [1] * PARAM_M), ir.Constant(v64, None)])
+        if ew < 32:
+            vals = builder.and_(vals, ir.Constant(v64, [(1 << ew) - 1] * PARAM_M))
+        return builder.bitcast(builder.icmp_unsigned("!=", vals, ir.Constant(v64, None)), i64)
+
+    return sig, codegen
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _grid_hit_mask(grid, parity, a, c):
+    """Bit m set iff target m of a left entry (r = 127a + c) is marked in the grid."""
+    return _gather_nz_mask64(grid, _GRID_OFF, parity, a * _GRID_W + c)
 
 
 @njit(cache=True, nogil=True)
@@ -336,25 +390,22 @@ _FX_BATCH = 256
 
 
 @njit(cache=True, nogil=True)
-def _fx_batches(t, k, py, pmh, pml, n, ol, orr, nb, bucketed):
+def _fx_batches(t, k, py, pmh, pml, n, ol, orr, nb, bucketed, bcnt, by, bmh, bml, blab):
     """fx of table t for n matches (l, r) of the parent, 256 pairs at a time: pack the inputs,
     hash them lane-parallel (vectorised BLAKE3), unpack.
 
     ``bucketed`` False: returns (y[n], meta_hi[n], meta_lo[n]) in match order (table 7: empty
-    metadata). ``bucketed`` True (V2): writes each output straight into its y-bucket's slots,
-    keeping the first 272 per bucket in generation order (group_by_buckets, pos-v2.md §3.2), and
-    returns (count[nb], y, meta_hi, meta_lo, label) over nb·272 slots.
+    metadata). ``bucketed`` True (V2): writes each output straight into its y-bucket's slots of
+    the caller's arrays (count[nb], y, meta_hi, meta_lo, label over nb·272 slots, reused from
+    table to table), keeping the first 272 per bucket in generation order (group_by_buckets,
+    pos-v2.md §3.2).
     """
     nm = n if (t < 7 and not bucketed) else 0
     oy = np.empty(nm if t < 7 else n, dtype=np.int32)
     omh = np.empty(nm, dtype=np.int64)
     oml = np.empty(nm, dtype=np.int64)
-    nslots = nb * V2_BUCKET_CAP if bucketed else 0
-    bcnt = np.zeros(nb if bucketed else 0, dtype=np.int32)
-    by = np.empty(nslots, dtype=np.int32)
-    bmh = np.empty(nslots, dtype=np.int64)
-    bml = np.empty(nslots, dtype=np.int64)
-    blab = np.empty(nslots, dtype=np.int32)
+    if bucketed:
+        bcnt[:nb] = 0
     msg = np.zeros((16, _FX_BATCH), dtype=np.uint32)
     hout = np.zeros((8, _FX_BATCH), dtype=np.uint32)
     block_len = _fx_block_len(t, k)
@@ -399,14 +450,15 @@ def _fx_batches(t, k, py, pmh, pml, n, ol, orr, nb, bucketed):
                 if t < 7:
                     omh[q] = mh
                     oml[q] = ml
-    return oy, omh, oml, bcnt, by, bmh, bml, blab
+    return oy, omh, oml
 
 
 @njit(cache=True, nogil=True)
 def _fx_table(t, k, py, pmh, pml, n, ol, orr):
     """fx of table t for n matches (l, r): (y[n], meta_hi[n], meta_lo[n]) in match order."""
-    oy, omh, oml, _c, _y, _h, _l, _b = _fx_batches(t, k, py, pmh, pml, n, ol, orr, 1, False)
-    return oy, omh, oml
+    e32 = np.empty(0, dtype=np.int32)
+    e64 = np.empty(0, dtype=np.int64)
+    return _fx_batches(t, k, py, pmh, pml, n, ol, orr, 1, False, e32, e32, e64, e64, e32)
 
 
 @njit(cache=True, nogil=True)
@@ -483,6 +535,7 @@ def _match_v1(py, start, nb, cap):
     rcount = np.zeros(_BC, dtype=np.int32)
     rstart = np.zeros(_BC, dtype=np.int32)
     hits = np.empty(PARAM_M, dtype=np.int64)
+    grid = np.zeros(_GRID_SIZE, dtype=_GRID_DTYPE)
     n = 0
     for b in range(nb - 1):
         ls = start[b]
@@ -500,6 +553,7 @@ def _match_v1(py, start, nb, cap):
             r = py[j] - rbase
             if rcount[r] == 0:
                 rstart[r] = j
+                _grid_mark(grid, r, 1)
             rcount[r] += 1
         parity = b & 1
         lbase = b * _BC
@@ -507,7 +561,7 @@ def _match_v1(py, start, nb, cap):
             rl = py[i] - lbase
             a = rl // PARAM_C
             c = rl - a * PARAM_C
-            mask = _hit_mask(rcount, parity, a, c)
+            mask = _grid_hit_mask(grid, parity, a, c)
             nh = 0
             while mask != 0:
                 hits[nh] = _target(parity, a, c, np.int64(_cttz64(mask)))
@@ -529,6 +583,7 @@ def _match_v1(py, start, nb, cap):
                     n += 1
         for j in range(rs, re):
             rcount[py[j] - rbase] = 0
+            _grid_mark(grid, py[j] - rbase, 0)
     return n, ol, orr
 
 
@@ -626,18 +681,14 @@ def _build_v1(kw, k):
 
 
 @njit(cache=True, nogil=True)
-def _bucketize_v2(py, pmh, pml, n, nb):
+def _bucketize_v2(py, pmh, pml, n, nb, cnt, by, bmh, bml, lab):
     """group_by_buckets (pos-v2.md §3.2): per y-bucket the first 272 entries in generation order.
 
     Entries are copied bucket-major into slots ``b·272 + i`` (y, metadata and the label), so
-    matching and fx read memory locally. Returns (count[nb], y, meta_hi, meta_lo, label).
+    matching and fx read memory locally: fills the caller's (count[nb], y, meta_hi, meta_lo,
+    label) arrays over nb·272 slots.
     """
-    cnt = np.zeros(nb, dtype=np.int32)
-    size = nb * V2_BUCKET_CAP
-    by = np.empty(size, dtype=np.int32)
-    bmh = np.empty(size, dtype=np.int64)
-    bml = np.empty(size, dtype=np.int64)
-    lab = np.empty(size, dtype=np.int32)
+    cnt[:nb] = 0
     for i in range(n):
         b = py[i] // _BC
         c = cnt[b]
@@ -648,22 +699,20 @@ def _bucketize_v2(py, pmh, pml, n, nb):
             bml[slot] = pml[i]
             lab[slot] = i
             cnt[b] = c + 1
-    return cnt, by, bmh, bml, lab
 
 
 @njit(cache=True, nogil=True)
-def _match_v2(cnt, by, nb, cap):
+def _match_v2(cnt, by, nb, ol, orr):
     """Matches of one V2 table in generation order (pos-v2.md §3.3), as bucket slots.
 
     The rmap keeps the first 2 entries per r; left entries in bucket order, targets in m order;
     at most 288 matches per pair (the first 288 of the full ordered list). Returns
-    (n, left_slot[n], right_slot[n]).
+    (n, left_slot, right_slot): the caller's ol/orr arrays, grown if they were too small.
     """
-    ol = np.empty(cap, dtype=np.int32)
-    orr = np.empty(cap, dtype=np.int32)
+    cap = ol.shape[0]
     rm1 = np.full(_BC, -1, dtype=np.int32)
     rm2 = np.full(_BC, -1, dtype=np.int32)
-    rcnt = np.zeros(_BC, dtype=np.int32)
+    grid = np.zeros(_GRID_SIZE, dtype=_GRID_DTYPE)
     n = 0
     for b in range(nb - 1):
         nl = cnt[b]
@@ -680,7 +729,7 @@ def _match_v2(cnt, by, nb, cap):
             r = by[x] - rbase
             if rm1[r] < 0:
                 rm1[r] = x
-                rcnt[r] = 1
+                _grid_mark(grid, r, 1)
             elif rm2[r] < 0:
                 rm2[r] = x  # a 3rd, 4th, ... duplicate is ignored
         parity = b & 1
@@ -693,7 +742,7 @@ def _match_v2(cnt, by, nb, cap):
             rl = by[li] - lbase
             a = rl // PARAM_C
             c = rl - a * PARAM_C
-            mask = _hit_mask(rcnt, parity, a, c)
+            mask = _grid_hit_mask(grid, parity, a, c)
             while mask != 0:
                 tg = _target(parity, a, c, np.int64(_cttz64(mask)))
                 mask &= mask - np.uint64(1)
@@ -710,16 +759,18 @@ def _match_v2(cnt, by, nb, cap):
             r = by[x] - rbase
             rm1[r] = -1
             rm2[r] = -1
-            rcnt[r] = 0
+            _grid_mark(grid, r, 0)
         n += nm
     return n, ol, orr
 
 
 @njit(cache=True, nogil=True)
-def _build_v2(kw, k, s_bucket_of):
+def _build_v2(kw, k, s_bucket_of, ws_cnt, ws_y, ws_mh, ws_ml, ws_lab, sl, sr):
     """Build a V2 table set in one call: returns (L, R, offsets[8], sizes[8], tgt_l, tgt_r).
 
     Labels (what L/R store and proofs walk) are generation-order indices, as upstream's.
+    ``ws_*`` (two bucket-slot sets: [2, nb] counts, [2, nb·272] y/meta_hi/meta_lo/label) and
+    ``sl``/``sr`` (match slots) are the caller's scratch workspace, reused from call to call.
     """
     n1 = 1 << k
     nb = (((1 << (k + PARAM_EXT)) + _BC - 1) // _BC)
@@ -735,11 +786,17 @@ def _build_v2(kw, k, s_bucket_of):
     tgt_l = np.full(NUM_S_BUCKETS, -1, dtype=np.int32)
     tgt_r = np.full(NUM_S_BUCKETS, -1, dtype=np.int32)
     off = 0
-    cnt, by, bmh, bml, lab = _bucketize_v2(py, pmh, pml, n1, nb)
+    # two bucket-slot sets, ping-ponged: table t-1 is read from one while table t fills the other
+    cnt, cnt2 = ws_cnt[0], ws_cnt[1]
+    by, by2 = ws_y[0], ws_y[1]
+    bmh, bmh2 = ws_mh[0], ws_mh[1]
+    bml, bml2 = ws_ml[0], ws_ml[1]
+    lab, lab2 = ws_lab[0], ws_lab[1]
+    _bucketize_v2(py, pmh, pml, n1, nb, cnt, by, bmh, bml, lab)
     for t in range(2, 8):
-        n, sl, sr = _match_v2(cnt, by, nb, n1 + n1 // 8)
+        n, sl, sr = _match_v2(cnt, by, nb, sl, sr)
         if t == 7:
-            y7, _h, _l, _c, _y, _bh, _bl, _b = _fx_batches(7, k, by, bmh, bml, n, sl, sr, nb, False)
+            y7, _h, _l = _fx_batches(7, k, by, bmh, bml, n, sl, sr, nb, False, cnt2, by2, bmh2, bml2, lab2)
             # create_proof_targets (§3.5): the first match per little-endian s-bucket wins
             for q in range(n):
                 sb = s_bucket_of[y7[q] >> PARAM_EXT]
@@ -755,7 +812,12 @@ def _build_v2(kw, k, s_bucket_of):
                 L[off + q] = lab[sl[q]]
                 R[off + q] = lab[sr[q]]
             off += n
-            _y, _h, _l, cnt, by, bmh, bml, lab = _fx_batches(t, k, by, bmh, bml, n, sl, sr, nb, True)
+            _fx_batches(t, k, by, bmh, bml, n, sl, sr, nb, True, cnt2, by2, bmh2, bml2, lab2)
+            cnt, cnt2 = cnt2, cnt
+            by, by2 = by2, by
+            bmh, bmh2 = bmh2, bmh
+            bml, bml2 = bml2, bml
+            lab, lab2 = lab2, lab
         sizes[t] = n
     offsets[7] = off
     return L, R, offsets, sizes, tgt_l, tgt_r
@@ -985,6 +1047,32 @@ class PosTables:
         return s, out
 
 
+_WORKSPACE = threading.local()
+
+
+def _v2_workspace(k: int) -> tuple[np.ndarray, ...]:
+    """This thread's V2 scratch arrays (~67 MiB at K = 20), allocated once and reused, so a
+    build does not page-fault fresh memory for every table set (a build that needs more match
+    slots, which never happens in practice, grows a private copy)."""
+    ws = getattr(_WORKSPACE, "v2", None)
+    if ws is None or ws[0] != k:
+        nb = num_buckets(k)
+        nslots = nb * V2_BUCKET_CAP
+        n = (1 << k) + (1 << k) // 8
+        ws = (
+            k,
+            np.empty((2, nb), dtype=np.int32),
+            np.empty((2, nslots), dtype=np.int32),
+            np.empty((2, nslots), dtype=np.int64),
+            np.empty((2, nslots), dtype=np.int64),
+            np.empty((2, nslots), dtype=np.int32),
+            np.empty(n, dtype=np.int32),
+            np.empty(n, dtype=np.int32),
+        )
+        _WORKSPACE.v2 = ws
+    return ws[1:]
+
+
 def build_tables(seed, version: str = "v1", k: int = K) -> PosTables:
     """Build the table set for ``seed`` (32 bytes) once (one compiled call, GIL released)."""
     seed = _seed_bytes(seed)
@@ -996,7 +1084,7 @@ def build_tables(seed, version: str = "v1", k: int = K) -> PosTables:
         t = PosTables(seed, version, k, tuple(int(s) for s in sizes[1:]), x1, L, R, offsets, best_l, best_r, best_y)
         t.n_targets = int(np.count_nonzero(best_l[t._indices(np.arange(NUM_S_BUCKETS))] >= 0))
         return t
-    L, R, offsets, sizes, tgt_l, tgt_r = _build_v2(kw, k, _s_bucket_map(k))
+    L, R, offsets, sizes, tgt_l, tgt_r = _build_v2(kw, k, _s_bucket_map(k), *_v2_workspace(k))
     # create_proofs returns proofs only for the first 2^15 s-buckets with a target
     have = np.flatnonzero(tgt_l >= 0)
     if have.shape[0] > NUM_CHUNKS:
