@@ -78,7 +78,7 @@ def dev_node(
     """Run a development node: PoT slots, farmer RPC, reward signing, segment headers, pieces.
 
     Defaults are small (a few dozen pieces per sector, full-range solution ranges) so a demo farm wins quickly; all are overridable."""
-    from farmkit.farmerd.demo import serve_dev_node
+    from farmkit.farmerd.devnode import run_dev_node
     from farmkit.farmerd.devnode import DevNodeConfig
 
     host, port = _parse_listen(rpc_listen_on, "--rpc-listen-on")
@@ -104,9 +104,9 @@ def dev_node(
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    # the dev node's own run_dev_node resolves the verifier itself; serve_dev_node plugs in the
-    # auditor's verify_solution (farmkit.farmerd.devnode.resolve_solution_verifier) and warms it up
-    serve_dev_node(config, announce=lambda line: print(line, flush=True))
+    # run_dev_node verifies solutions with the auditor's verify_solution (resolve_solution_verifier)
+    # and warms the verifier up in the background
+    run_dev_node(config, announce=lambda line: print(line, flush=True))
 
 
 def _setup_logging(verbose: bool, log_json: bool = False) -> None:

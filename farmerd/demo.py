@@ -34,7 +34,7 @@ from typing import Callable
 
 from farmkit.errors import FarmkitError
 
-__all__ = ["DemoConfig", "run_demo", "archive_synthetic_history", "serve_dev_node", "DEMO_SEED"]
+__all__ = ["DemoConfig", "run_demo", "archive_synthetic_history", "DEMO_SEED"]
 
 log = logging.getLogger("farmkit.farmerd.demo")
 
@@ -85,42 +85,6 @@ def archive_synthetic_history(directory: Path, segments: int, seed: bytes = DEMO
 
     archive_synthetic(writer, seed, segments, show_progress=False, on_block=on_block)
     return time.perf_counter() - t0
-
-
-# --- the dev node with the auditor's verifier ------------------------------------------------------
-def serve_dev_node(config, *, announce: Callable[[str], None] | None = print, piece_source=None) -> None:
-    """Run a :class:`DevNode` until SIGINT/SIGTERM with the auditor's verifier plugged in through
-    :func:`farmkit.farmerd.devnode.resolve_solution_verifier` (``farmerd dev-node``)."""
-    import signal
-
-    from farmkit.farmerd.devnode import DevNode
-    from farmkit.farmerd.devnode import resolve_solution_verifier
-    from farmkit.farmerd.farm import warm_up_verifier
-
-    async def main() -> None:
-        node = DevNode(config, solution_verifier=resolve_solution_verifier(), piece_source=piece_source)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            try:
-                loop.add_signal_handler(sig, stop.set)
-            except (NotImplementedError, RuntimeError):  # pragma: no cover
-                pass
-        port = await node.start()
-        # the first check is slow (KZG setup, PoS kernel): start early, in a daemon thread so that
-        # a stop request never waits for it
-        threading.Thread(target=warm_up_verifier, name="farmkit-verifier-warm-up", daemon=True).start()
-        try:
-            if announce is not None:
-                announce(
-                    f"dev node ready: ws://{config.host}:{port} genesis={node.state.genesis_hash.hex()} "
-                    f"slot={node.state.last_slot}"
-                )
-            await stop.wait()
-        finally:
-            await node.stop()
-
-    asyncio.run(main())
 
 
 # --- live view -----------------------------------------------------------------------------------
@@ -199,8 +163,8 @@ async def _demo(config: DemoConfig, base: Path, view: _View) -> tuple[bool, str]
     from rich.live import Live
 
     from farmkit.farmerd.devnode import DEV_SOLUTION_RANGE, DEV_VOTING_SOLUTION_RANGE, DevNode, DevNodeConfig
-    from farmkit.farmerd.devnode import resolve_solution_verifier
-    from farmkit.farmerd.farm import Farmer, FarmerConfig, FarmSpec, warm_up_verifier
+    from farmkit.farmerd.devnode import resolve_solution_verifier, warm_up_verifier
+    from farmkit.farmerd.farm import Farmer, FarmerConfig, FarmSpec
     from farmkit.protocol.farm import allocated_space_for_sectors
 
     t_start = time.perf_counter()

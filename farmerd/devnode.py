@@ -50,12 +50,14 @@ import json
 import logging
 import os
 import secrets
+import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from farmkit.fsutil import write_atomic
 from farmkit.errors import FarmkitError
 from farmkit.kernels import sr25519
 from farmkit.protocol import rpc as R
@@ -96,6 +98,7 @@ __all__ = [
     "rejection_reason_label",
     "STATE_FILE",
     "run_dev_node",
+    "warm_up_verifier",
     "open_piece_source",
 ]
 
@@ -193,6 +196,18 @@ def resolve_solution_verifier() -> SolutionVerifier:
         return SolutionVerdict(True, "", distance)
 
     return verifier
+
+
+def warm_up_verifier() -> float:
+    """Load what the first verification needs (KZG setup, the PoS verifier kernel): on a busy or
+    fresh machine the first call can take tens of seconds, longer than a slot's claim window."""
+    from farmkit.kernels.kzg import default_kzg
+    from farmkit.kernels.pos import is_proof_valid
+
+    t0 = time.perf_counter()
+    default_kzg()
+    is_proof_valid(bytes(32), 0, bytes(160))
+    return time.perf_counter() - t0
 
 
 def verify_solution(
@@ -304,12 +319,7 @@ class ChainState:
 
 
 def _atomic_write_json(path: Path, obj) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w") as f:
-        json.dump(obj, f, separators=(",", ":"))
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    write_atomic(path, json.dumps(obj, separators=(",", ":")).encode())
 
 
 # --- Piece store adapter ---------------------------------------------------------------------------
@@ -1019,7 +1029,7 @@ class DevNode:
         }
 
 
-def run_dev_node(config: DevNodeConfig, *, announce: Callable[[str], None] | None = print) -> None:
+def run_dev_node(config: DevNodeConfig, *, announce: Callable[[str], None] | None = print, piece_source=None) -> None:
     """Run until SIGINT/SIGTERM (the ``farmerd dev-node`` command); state is saved on the way out.
 
     ``announce`` gets one line ``dev node ready: ws://HOST:PORT genesis=<hex> slot=<last>`` once the
@@ -1028,7 +1038,7 @@ def run_dev_node(config: DevNodeConfig, *, announce: Callable[[str], None] | Non
     import signal
 
     async def main() -> None:
-        node = DevNode(config)
+        node = DevNode(config, piece_source=piece_source)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -1037,6 +1047,9 @@ def run_dev_node(config: DevNodeConfig, *, announce: Callable[[str], None] | Non
             except (NotImplementedError, RuntimeError):  # pragma: no cover - non-Unix
                 pass
         port = await node.start()
+        # the first verification is slow (KZG setup, PoS kernel): warm up early, in a daemon thread
+        # so that a stop request never waits for it
+        threading.Thread(target=warm_up_verifier, name="farmkit-verifier-warm-up", daemon=True).start()
         try:
             if announce is not None:
                 announce(

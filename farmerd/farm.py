@@ -55,7 +55,6 @@ __all__ = [
     "NodePieceGetter",
     "ChainPieceSource",
     "sector_expiration",
-    "warm_up_verifier",
 ]
 
 log = logging.getLogger("farmkit.farmerd.farm")
@@ -332,19 +331,6 @@ def sector_state(expiration: int | None, current_history_size: int) -> str:
     if expiration - 1 <= current_history_size:  # last index + 1 = current history size
         return "AboutToExpire"
     return "Plotted"
-
-
-# --- the node-side verifier, for our dev node (adapter to the auditor's verify_solution) ---------
-def warm_up_verifier() -> float:
-    """Load what the first verification needs (KZG setup, the PoS verifier kernel): on a busy or
-    fresh machine the first call can take tens of seconds, longer than a slot's claim window."""
-    from farmkit.kernels.kzg import default_kzg
-    from farmkit.kernels.pos import is_proof_valid
-
-    t0 = time.perf_counter()
-    default_kzg()
-    is_proof_valid(bytes(32), 0, bytes(160))
-    return time.perf_counter() - t0
 
 
 # --- metrics beyond the reference's farm metrics ----------------------------------------------------

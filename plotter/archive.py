@@ -18,6 +18,7 @@ import numpy as np
 import typer
 from blake3 import blake3
 
+from farmkit.fsutil import write_atomic
 from farmkit.cli import parse_hex
 from farmkit.errors import FarmkitError
 from farmkit.protocol.archiver import Archiver, KzgSegmentEncoder, NewArchivedSegment
@@ -74,36 +75,6 @@ def synthetic_block(seed: bytes, number: int, geometry: RecordGeometry = FULL_GE
 
 
 # --- crash-safe writes ---------------------------------------------------------------------------------
-
-
-def _fsync_dir(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def write_atomic(path: Path, data) -> None:
-    """Write ``data`` (bytes-like or a list of them) to ``path`` via a temp file + fsync + rename."""
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    parts = data if isinstance(data, list) else [data]
-    try:
-        with tmp.open("wb") as f:
-            for part in parts:
-                f.write(memoryview(part).cast("B") if not isinstance(part, (bytes, bytearray)) else part)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
 
 
 def _lock_directory(directory: Path):

@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+from farmkit.fsutil import write_atomic
 from farmkit.errors import FarmkitError
 from farmkit.protocol.constants import (
     DISK_SECTOR_SIZE,
@@ -161,30 +162,7 @@ class SingleDiskFarmInfo:
         return cls.from_json(path.read_bytes())
 
     def store_to(self, directory: Path) -> None:
-        _atomic_write(Path(directory) / FARM_INFO_FILE, self.to_json())
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    _fsync_dir(path.parent)
-
-
-def _fsync_dir(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+        write_atomic(Path(directory) / FARM_INFO_FILE, self.to_json())
 
 
 # --- identity.bin (§8.2) -----------------------------------------------------------------------
@@ -512,7 +490,7 @@ class SingleDiskFarm:
             identity = existing
         else:
             identity = identity or Identity.generate()
-            _atomic_write(identity_path, identity.encode())
+            write_atomic(identity_path, identity.encode())
 
         info = SingleDiskFarmInfo.load_from(directory)
         if info is None:

@@ -59,14 +59,14 @@ def main(argv=None) -> None:
     import logging
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    from farmkit.farmerd.demo import serve_dev_node
+    from farmkit.farmerd.devnode import run_dev_node
     from farmkit.farmerd.devnode import DevNodeConfig
 
     config = DevNodeConfig(
         base_path=Path(args.base_path), host="127.0.0.1", port=args.port, slot_duration_ms=args.slot_duration_ms,
         max_pieces_in_sector=args.max_pieces_in_sector, solution_range=U64_MAX, voting_solution_range=U64_MAX,
     )
-    serve_dev_node(config, announce=lambda line: print(line, flush=True), piece_source=TinyHistoryPieces())
+    run_dev_node(config, announce=lambda line: print(line, flush=True), piece_source=TinyHistoryPieces())
 
 
 # --- helpers for the tests -------------------------------------------------------------------------------
