@@ -1037,6 +1037,10 @@ def run_dev_node(config: DevNodeConfig, *, announce: Callable[[str], None] | Non
     """
     import signal
 
+    from farmkit.pot import prove
+
+    prove(bytes(16), 16)  # compile (or load from numba's cache) the PoT kernel before the first slot
+
     async def main() -> None:
         node = DevNode(config, piece_source=piece_source)
         stop = asyncio.Event()
