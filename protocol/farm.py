@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+from farmkit.kernels import sr25519 as _sr25519
 from farmkit.fsutil import write_atomic
 from farmkit.errors import FarmkitError
 from farmkit.protocol.constants import (
@@ -166,12 +167,8 @@ class SingleDiskFarmInfo:
 
 
 # --- identity.bin (§8.2) -----------------------------------------------------------------------
-def mini_secret_from_entropy(entropy: bytes, password: str = "") -> bytes:
-    """substrate-bip39: PBKDF2-HMAC-SHA512(entropy, "mnemonic" + password, 2048)[:32]."""
-    if len(entropy) < 16 or len(entropy) > 32 or len(entropy) % 4:
-        raise FarmkitError("identity entropy must be 16..32 bytes, a multiple of 4")
-    seed = hashlib.pbkdf2_hmac("sha512", bytes(entropy), ("mnemonic" + password).encode(), 2048)
-    return seed[:32]
+# substrate-bip39 mini secret (PBKDF2) and schnorrkel expansion: farmkit.kernels.sr25519
+mini_secret_from_entropy = _sr25519.mini_secret_from_entropy
 
 
 @dataclass(frozen=True)
@@ -184,10 +181,8 @@ class Identity:
 
     @classmethod
     def from_entropy(cls, entropy: bytes) -> "Identity":
-        import sr25519  # py-sr25519-bindings: MiniSecretKey::expand_to_keypair(Ed25519)
-
-        public, secret = sr25519.pair_from_seed(mini_secret_from_entropy(entropy))
-        return cls(bytes(entropy), bytes(public), bytes(secret))
+        keypair = _sr25519.keypair_from_entropy(bytes(entropy))  # MiniSecretKey::expand_to_keypair(Ed25519)
+        return cls(bytes(entropy), keypair.public, keypair.secret_key)
 
     @classmethod
     def generate(cls) -> "Identity":

@@ -62,7 +62,7 @@ def test_identity_derivation():
     mini = F.mini_secret_from_entropy(entropy)
     assert mini == hashlib.pbkdf2_hmac("sha512", entropy, b"mnemonic", 2048)[:32]
     ident = F.Identity.from_entropy(entropy)
-    assert ident.public_key == sr25519.pair_from_seed(mini)[0]
+    assert (ident.public_key, ident.secret_key) == tuple(bytes(x) for x in sr25519.pair_from_seed(mini))
     enc = ident.encode()
     assert len(enc) == 33 and enc[0] == 0x80 and enc[1:] == entropy
     assert F.Identity.decode(enc).public_key == ident.public_key
