@@ -27,27 +27,12 @@ import time
 
 import numpy as np
 
+from farmkit.benchmarks._common import best, source_chunks
+from farmkit.protocol.constants import RECORD_NUM_CHUNKS as RECORD_CHUNKS, MAX_PIECES_IN_SECTOR as RECORDS_PER_SECTOR
 from farmkit.kernels import erasure, erasure_gpu
 from farmkit.kernels.backends import probe
 from farmkit.kernels.gpu import gpu_context
 
-RECORD_CHUNKS = 2**15
-RECORDS_PER_SECTOR = 1000  # MAX_PIECES_IN_SECTOR (sector-audit-prove.md §1)
-
-
-def best(fn, reps: int) -> float:
-    times = []
-    for _ in range(reps):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return min(times)
-
-
-def source_chunks(rng, *shape) -> np.ndarray:
-    a = np.zeros(shape + (32,), np.uint8)  # source chunks start with 0x00 (§2)
-    a[..., 1:] = rng.integers(0, 256, shape + (31,), dtype=np.uint8)
-    return a
 
 
 def run(backend: str | None, records: int, batch: int, reps: int, cpu: bool) -> dict:

@@ -20,25 +20,10 @@ import time
 
 import numpy as np
 
+from farmkit.benchmarks._common import best, source_chunks
+from farmkit.protocol.constants import RECORD_NUM_CHUNKS as RECORD_CHUNKS, NUM_RAW_RECORDS as SEGMENT_RECORDS
 from farmkit.kernels import erasure, fft, fr, kzg
 
-RECORD_CHUNKS = 2**15
-SEGMENT_RECORDS = 128
-
-
-def best(fn, reps: int) -> float:
-    times = []
-    for _ in range(reps):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return min(times)
-
-
-def source_chunks(rng, *shape) -> np.ndarray:
-    a = np.zeros(shape + (32,), dtype=np.uint8)
-    a[..., 1:] = rng.integers(0, 256, shape + (31,), dtype=np.uint8)
-    return a
 
 
 def bench_fft(rng, reps: int) -> dict:

@@ -20,10 +20,10 @@ import json
 import os
 import time
 
+from farmkit.protocol.constants import MAX_PIECES_IN_SECTOR as RECORDS_PER_SECTOR
 from farmkit.kernels import pos_gpu
 from farmkit.kernels.backends import probe
 
-RECORDS_PER_SECTOR = 1000  # protocol MAX_PIECES_IN_SECTOR (sector-audit-prove.md §1)
 TARGET_SECTOR_SECONDS = 3.0
 
 
