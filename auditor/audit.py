@@ -39,12 +39,12 @@ from dataclasses import dataclass
 
 import numba
 import numpy as np
-from numba import njit, prange, types
+from numba import njit, prange, types, uint32
 from numba.core import cgutils
 from numba.extending import intrinsic
 
 from farmkit.errors import FarmkitError
-from farmkit.kernels.blake3 import compress
+from farmkit.kernels.blake3 import compress32
 from farmkit.protocol.constants import RECORD_NUM_CHUNKS, RECORD_NUM_S_BUCKETS, SCALAR_SIZE
 from farmkit.protocol.farm import SingleDiskFarm
 from farmkit.protocol.sector import SectorContentsMap
@@ -111,31 +111,36 @@ def _locate_buckets(sizes, coarse, s_idx, out_start, out_count):
         out_count[i] = sizes[i, s]
 
 
-@njit(cache=True, nogil=True, inline="always")
+_LANES = 64  # chunks per vectorised pass of the audit hash
+
+
+@njit(cache=True, nogil=True)
 def _audit_sector(data, base, count, o, keys, i, g, out):
     """§9.3 for the ``count`` chunks of sector i at 32-bit word ``base`` of ``data``: distances to
-    ``out[o:]``. One keyed compression per chunk (§2: flags 27, len 32); key = ``keys[i]``."""
-    k0 = keys[i, 0]
-    k1 = keys[i, 1]
-    k2 = keys[i, 2]
-    k3 = keys[i, 3]
-    k4 = keys[i, 4]
-    k5 = keys[i, 5]
-    k6 = keys[i, 6]
-    k7 = keys[i, 7]
-    for j in range(count):
-        q = base + 8 * j
-        r = compress(
-            k0, k1, k2, k3, k4, k5, k6, k7,
-            np.int64(data[q]), np.int64(data[q + 1]), np.int64(data[q + 2]), np.int64(data[q + 3]),
-            np.int64(data[q + 4]), np.int64(data[q + 5]), np.int64(data[q + 6]), np.int64(data[q + 7]),
-            0, 0, 0, 0, 0, 0, 0, 0,
-            0, 32, _AUDIT_FLAGS,
-        )
-        a = np.uint64(r[0]) | (np.uint64(r[1]) << np.uint64(32))
-        d1 = g - a
-        d2 = a - g
-        out[o + j] = d1 if d1 < d2 else d2
+    ``out[o:]``. One keyed compression per chunk (§2: flags 27, len 32, key = ``keys[i]``), run
+    ``_LANES`` chunks at a time: their words are transposed into columns so that the loop over
+    lanes vectorises (AVX2 / AVX-512), then only output words 0 and 1 (the u64) are kept."""
+    h = (uint32(keys[i, 0]), uint32(keys[i, 1]), uint32(keys[i, 2]), uint32(keys[i, 3]),
+         uint32(keys[i, 4]), uint32(keys[i, 5]), uint32(keys[i, 6]), uint32(keys[i, 7]))
+    z = uint32(0)
+    msg = np.zeros((8, _LANES), np.uint32)
+    res = np.empty((2, _LANES), np.uint32)
+    for b0 in range(0, count, _LANES):
+        nb = min(_LANES, count - b0)
+        for j in range(nb):
+            q = base + 8 * (b0 + j)
+            for k in range(8):
+                msg[k, j] = data[q + k]
+        for j in range(_LANES):
+            v = compress32(h, (msg[0, j], msg[1, j], msg[2, j], msg[3, j], msg[4, j], msg[5, j], msg[6, j],
+                               msg[7, j], z, z, z, z, z, z, z, z), 0, 32, _AUDIT_FLAGS)
+            res[0, j] = v[0] ^ v[8]
+            res[1, j] = v[1] ^ v[9]
+        for j in range(nb):
+            a = np.uint64(res[0, j]) | (np.uint64(res[1, j]) << np.uint64(32))
+            d1 = g - a
+            d2 = a - g
+            out[o + b0 + j] = d1 if d1 < d2 else d2
 
 
 @njit(cache=True, nogil=True, parallel=True)
@@ -649,8 +654,15 @@ class _PlotIO:
         if not self._buf_lock.acquire(blocking=False):
             return None
         if len(self._buf) < nbytes:
-            self._buf = _aligned(max(nbytes, PAGE))
+            self.reserve_buffer(nbytes + nbytes // 8)  # headroom: the next slot's total differs
         return self._buf
+
+    def reserve_buffer(self, nbytes: int) -> None:
+        """Make the reused gather buffer at least ``nbytes`` long and fault its pages in now (not
+        while the first audit's reads are in flight). Call with the buffer free."""
+        if len(self._buf) < nbytes:
+            self._buf = _aligned(max(int(nbytes), PAGE))
+            self._buf[::PAGE] = 0
 
     def release_buffer(self) -> None:
         self._buf_lock.release()
@@ -742,6 +754,10 @@ class FarmAuditor:
         self.coarse = coarse
         layout = self.farm.layout
         self.region_base = self.sector_indexes * self.farm.sector_size + layout.s_buckets_offset
+        if self.io_mode == "direct" and n:  # the most any slot's page-widened s-bucket reads can take
+            widest = -(-SCALAR_SIZE * sizes.max(axis=1).astype(np.int64) // PAGE) * PAGE + PAGE
+            with self._io._buf_lock:
+                self._io.reserve_buffer(int(widest.sum()))
         plot_size = self._io.size
         too_far = self.sector_indexes * self.farm.sector_size + self.farm.sector_size > plot_size
         if too_far.any():
@@ -870,20 +886,25 @@ class FarmAuditor:
             self._hash_pool = ThreadPoolExecutor(parts, thread_name_prefix="farmkit-audit-hash")
         claims = itertools.count()  # next() is atomic under the GIL
         batch = bounds[1] - bounds[0] if len(bounds) > 1 else 1
+        # while reads are in flight one core is left to the I/O thread and the device's completions
+        # (a starved I/O thread empties the queue); the last hashing thread joins once all are in
+        last = len(batches.complete) - 1
         hashing = [self._hash_pool.submit(self._hash_chunks, claims, self.HASH_CHUNK, batch, plan, words, starts,
-                                          batches, out) for _ in range(parts)]
+                                          batches, out, last if k == parts - 1 > 0 else -1) for k in range(parts)]
         errors = [e for e in (h.exception() for h in hashing) if e is not None]
         if errors:
             raise errors[0]
 
     @staticmethod
     def _hash_chunks(claims, chunk: int, batch: int, plan: "_AuditPlan", words, starts, batches: "_Batches",
-                     out) -> None:
+                     out, start_after: int = -1) -> None:
         """One hashing thread: claims chunks of sectors in order; hashes each once its batch is in.
         The kernel runs on this thread only (``set_num_threads`` is per thread): no parallel-runtime
         worker spins between chunks, starving the I/O thread."""
         numba.set_num_threads(1)
         n = len(plan.counts)
+        if start_after >= 0:  # join once every batch has been read
+            batches.wait(start_after)
         while True:
             a = next(claims) * chunk
             if a >= n:

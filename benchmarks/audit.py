@@ -1,7 +1,7 @@
 """Audit and proving speed (sector-audit-prove.md §9, §10, §13).
 
 Run: ``python -m farmkit.benchmarks.audit [--sectors 1040] [--samples 10] [--cold-sectors 1040]
-[--cold-samples 5] [--prove-pieces 4] [--dir DIR] [--skip-cold] [--skip-prove]``. Prints one JSON object.
+[--cold-samples 5] [--prove-pieces 4] [--dir DIR] [--skip-warm] [--skip-cold] [--skip-prove]``. Prints one JSON object.
 
 * **warm**: a synthetic farm of ``--sectors`` P = 1000 sectors (1040 ≈ 1 TiB of plot: realistic
   V2 ``s_bucket_sizes`` in metadata.bin, a *sparse* plot.bin — we cannot plot 1 TiB here; the hash
@@ -338,11 +338,13 @@ def cold(directory: Path, sectors: int, samples: int, baseline_challenges: int =
                 "reads_per_audit": statistics.mean(r[1] for r in e2e),
                 "read_bytes_per_audit": statistics.mean(r[2] for r in e2e),
                 "audit_ms": 1e3 * med(e2e, "seconds"),
+                "audit_ms_samples": [round(1e3 * r[0], 2) for r in e2e],
                 "reads_per_s": rate,
                 "mb_per_s": med(e2e, "bytes") / 1e6,
                 "ratio_vs_4k_baseline": rate / base4k["reads_per_s"],
                 "ratio_vs_same_size_baseline": rate / same["reads_per_s"],
                 "io_phase_ms": 1e3 * med(io_only, "seconds"),
+                "io_phase_ms_samples": [round(1e3 * r[0], 2) for r in io_only],
                 "io_phase_reads_per_s": rate_io,
                 "io_phase_mb_per_s": med(io_only, "bytes") / 1e6,
                 "io_phase_ratio_vs_4k_baseline": rate_io / base4k["reads_per_s"],
@@ -393,6 +395,7 @@ def main() -> None:
     ap.add_argument("--prove-pieces", type=int, default=4)
     ap.add_argument("--prove-samples", type=int, default=2)
     ap.add_argument("--dir", type=Path, default=None, help="Work directory (on the device to measure); default a temp dir.")
+    ap.add_argument("--skip-warm", action="store_true")
     ap.add_argument("--skip-cold", action="store_true")
     ap.add_argument("--skip-prove", action="store_true")
     args = ap.parse_args()
@@ -400,7 +403,7 @@ def main() -> None:
     try:
         result = {"load_average": _load(), "cpus": os.cpu_count(),
                   "note": "synthetic P=1000-shaped sectors (sparse plot.bin); timings on a shared machine are noisy"}
-        sections = [("warm", lambda: warm(base, args.sectors, args.samples))]
+        sections = [] if args.skip_warm else [("warm", lambda: warm(base, args.sectors, args.samples))]
         if not args.skip_cold:
             sections.append(("cold", lambda: cold(base, args.cold_sectors, args.cold_samples)))
         if not args.skip_prove:

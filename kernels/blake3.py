@@ -29,6 +29,10 @@ __all__ = [
     "compress",
     "compress_lanes",
     "compress_lanes4",
+    "compress32",
+    "round32",
+    "permute32",
+    "MSG_PERMUTATION",
     "hash_into",
     "hash",
     "blake3_rows",
@@ -301,6 +305,54 @@ def _g32(a, b, c, d, mx, my):
     b = uint32(b ^ c)
     b = uint32((b >> 7) | (b << 25))
     return a, b, c, d
+
+
+MSG_PERMUTATION = (2, 6, 3, 10, 7, 0, 4, 13, 1, 11, 12, 5, 9, 14, 15, 8)  # BLAKE3 paper §2.2
+
+
+@njit(cache=True, nogil=True, inline="always")
+def round32(v, m):
+    """One BLAKE3 round on a 16-word uint32 state tuple: G on the columns, then the diagonals."""
+    v0, v1, v2, v3, v4, v5, v6, v7, v8, v9, v10, v11, v12, v13, v14, v15 = v
+    v0, v4, v8, v12 = _g32(v0, v4, v8, v12, m[0], m[1])
+    v1, v5, v9, v13 = _g32(v1, v5, v9, v13, m[2], m[3])
+    v2, v6, v10, v14 = _g32(v2, v6, v10, v14, m[4], m[5])
+    v3, v7, v11, v15 = _g32(v3, v7, v11, v15, m[6], m[7])
+    v0, v5, v10, v15 = _g32(v0, v5, v10, v15, m[8], m[9])
+    v1, v6, v11, v12 = _g32(v1, v6, v11, v12, m[10], m[11])
+    v2, v7, v8, v13 = _g32(v2, v7, v8, v13, m[12], m[13])
+    v3, v4, v9, v14 = _g32(v3, v4, v9, v14, m[14], m[15])
+    return (v0, v1, v2, v3, v4, v5, v6, v7, v8, v9, v10, v11, v12, v13, v14, v15)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def permute32(m):
+    """The message word permutation applied between rounds (``MSG_PERMUTATION``)."""
+    return (m[2], m[6], m[3], m[10], m[7], m[0], m[4], m[13], m[1], m[11], m[12], m[5], m[9], m[14], m[15], m[8])
+
+
+@njit(cache=True, nogil=True, inline="always")
+def compress32(h, m, counter, block_len, flags):
+    """The compression function on uint32 tuples (``h``: 8-word chaining value, ``m``: 16 message
+    words): the 16-word state after the 7 rounds; output word i < 8 is ``v[i] ^ v[i + 8]``. Called
+    inside a loop over independent messages (lanes) it vectorises: keep only the output words you
+    need and LLVM drops the rest."""
+    v = (h[0], h[1], h[2], h[3], h[4], h[5], h[6], h[7],
+         uint32(IV[0]), uint32(IV[1]), uint32(IV[2]), uint32(IV[3]),
+         uint32(counter & 0xFFFFFFFF), uint32(counter >> 32), uint32(block_len), uint32(flags))
+    v = round32(v, m)
+    m = permute32(m)
+    v = round32(v, m)
+    m = permute32(m)
+    v = round32(v, m)
+    m = permute32(m)
+    v = round32(v, m)
+    m = permute32(m)
+    v = round32(v, m)
+    m = permute32(m)
+    v = round32(v, m)
+    m = permute32(m)
+    return round32(v, m)
 
 
 @njit(cache=True, nogil=True)
