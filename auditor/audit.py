@@ -315,14 +315,49 @@ class _ReadLayout:
         need = offsets - lo + lengths
         return cls(lo, span, slot, need, slot + (offsets - lo), total)
 
+    def in_ring(self, batch_size: int, ring: int) -> "_ReadLayout":
+        """The same reads in a ring of ``ring`` batches of ``batch_size`` equal slots (as wide as
+        the widest read): range i goes to slot ``i mod (ring * batch_size)``, so the buffer stays
+        small (the audit of any farm size, cache-resident) and is reused as batches are hashed."""
+        width = int(self.span.max()) if len(self.span) else PAGE
+        slot = (np.arange(len(self.lo), dtype=np.int64) % (ring * batch_size)) * width
+        return _ReadLayout(self.lo, self.span, slot, self.need, slot + (self.data_at - self.slot), ring * batch_size * width)
+
 
 class _Batches:
-    """Completion of the read batches: the I/O thread whose read completes batch b says so."""
+    """Completion of the read batches: the I/O thread whose read completes batch b says so; and,
+    for a ring of slots, how many batches (in order) the hashing threads are done with."""
 
-    def __init__(self, batches: int):
+    def __init__(self, batches: int, batch_size: int = 1, n: int = 0):
         self.complete = [False] * batches
         self.cv = threading.Condition()
         self.error: BaseException | None = None
+        self.batch_size = batch_size
+        self.sizes = [min(n, (b + 1) * batch_size) - b * batch_size for b in range(batches)] if n else []
+        self.hashed = [0] * batches
+        self.released = 0  # batches 0..released-1 are hashed: their slots may be read into again
+
+    def hashed_range(self, a: int, z: int) -> None:
+        """Items [a, z) are hashed (their slots are free once their whole batch is)."""
+        if not self.sizes:
+            return
+        bs = self.batch_size
+        with self.cv:
+            for b in range(a // bs, (z - 1) // bs + 1):
+                self.hashed[b] += min(z, (b + 1) * bs) - max(a, b * bs)
+            moved = False
+            while self.released < len(self.sizes) and self.hashed[self.released] == self.sizes[self.released]:
+                self.released += 1
+                moved = True
+            if moved:
+                self.cv.notify_all()
+
+    def wait_released(self, count: int) -> None:
+        """Block until at least ``count`` batches are hashed (or something failed)."""
+        with self.cv:
+            self.cv.wait_for(lambda: self.released >= count or self.error is not None)
+            if self.error is not None:
+                raise self.error
 
     def done(self, b: int) -> None:
         with self.cv:
@@ -367,10 +402,12 @@ class _LinuxAio:
         self.lock = threading.Lock()
 
     def read(self, fd: int, layout: "_ReadLayout", buf: np.ndarray, batch_size: int, batches: "_Batches",
-             slow) -> None:
+             slow, ring: int = 0) -> None:
         """Read every range of ``layout`` into its slot of ``buf``, ``depth`` in flight, in order;
         ``batches.done(b)`` as each batch of ``batch_size`` ranges completes (in order). Ranges the
-        kernel refused or read short go to ``slow(i)`` at the end."""
+        kernel refused or read short go to ``slow(i)``. ``ring``: the slots form a ring of that
+        many batches; a range of batch b is read only once batch ``b - ring`` is hashed
+        (``batches.released``)."""
         n = len(layout.lo)
         nb = len(batches.complete)
         batch_of = np.arange(n, dtype=np.int64) // batch_size
@@ -389,18 +426,21 @@ class _LinuxAio:
         failed: list[int] = []
         with self.lock:
             try:
-                got, sub, next_b = self._run(layout, batch_of, size, done, ptrs, events, failed, batches)
+                got, sub, next_b = self._run(layout, batch_of, size, done, ptrs, events, failed, batches, slow,
+                                             todo, batch_size, ring)
             except BaseException:
                 self.close()  # io_destroy waits for the reads still in flight: buf is free after it
                 raise
-        for i in failed + todo[sub:].tolist():
+        for i in todo[sub:].tolist():  # submission refused: the rest the slow way, in order
+            if ring:
+                batches.wait_released(int(batch_of[i]) - ring + 1)
             slow(i)
             done[batch_of[i]] += 1
-        while next_b < nb and done[next_b] == size[next_b]:
-            batches.done(next_b)
-            next_b += 1
+            while next_b < nb and done[next_b] == size[next_b]:
+                batches.done(next_b)
+                next_b += 1
 
-    def _run(self, layout, batch_of, size, done, ptrs, events, failed, batches):
+    def _run(self, layout, batch_of, size, done, ptrs, events, failed, batches, slow, todo, batch_size, ring):
         """The submit / reap loop of :meth:`read`; returns (reaped, submitted, next batch to report)."""
         m, nb = len(ptrs), len(size)
         next_b = sub = got = 0
@@ -409,7 +449,13 @@ class _LinuxAio:
             batches.done(next_b)
             next_b += 1
         while got < sub or (not stopped and sub < m):
-            want = min(m - sub, self.depth - (sub - got))
+            cap = m
+            if ring:  # ranges whose ring slot is free: batches < released + ring
+                cap = int(np.searchsorted(todo, (batches.released + ring) * batch_size))
+                if cap <= sub and got == sub and not stopped:
+                    batches.wait_released(int(batch_of[todo[sub]]) - ring + 1)
+                    continue
+            want = min(cap - sub, self.depth - (sub - got))
             if want > 0 and not stopped:
                 r = _syscall(ctypes.c_long(self._submit), self.ctx, ctypes.c_long(want),
                              ctypes.c_void_p(ptrs.ctypes.data + 8 * sub))
@@ -432,9 +478,10 @@ class _LinuxAio:
             ev = events[:r]
             ids = ev["data"].astype(np.int64)
             ok = ev["res"] >= layout.need[ids]
-            if not ok.all():
-                failed += ids[~ok].tolist()
-            done += np.bincount(batch_of[ids[ok]], minlength=nb)
+            for i in ids[~ok].tolist():  # refused or short: the slow way now (its slot is still ours)
+                failed.append(i)
+                slow(i)
+            done += np.bincount(batch_of[ids], minlength=nb)
             got += r
             while next_b < nb and done[next_b] == size[next_b]:
                 batches.done(next_b)
@@ -621,25 +668,29 @@ class _PlotIO:
         self._read_direct(off, int(layout.need[i] - (off - layout.lo[i])), buf, int(layout.data_at[i]))
 
     def _aio_worker(self, aio: _LinuxAio, layout: _ReadLayout, buf: np.ndarray, batch_size: int,
-                    batches: _Batches) -> None:
+                    batches: _Batches, ring: int = 0) -> None:
         try:
-            aio.read(self._aio_fd, layout, buf, batch_size, batches, lambda i: self._read_slow(layout, buf, i))
+            aio.read(self._aio_fd, layout, buf, batch_size, batches, lambda i: self._read_slow(layout, buf, i), ring)
         except BaseException as exc:  # noqa: BLE001 - handed to the waiting thread
             if not aio.ctx.value:  # the context was torn down: a fresh one next time
                 self._aio = None
             batches.fail(exc)
 
-    def start_reads(self, layout: _ReadLayout, buf: np.ndarray, batch_size: int):
+    def start_reads(self, layout: _ReadLayout, buf: np.ndarray, batch_size: int, ring: int = 0):
         """Start the O_DIRECT reads of ``layout`` into ``buf``, in order: native AIO with ``depth``
         in flight, else ``threads`` compiled pread loops. Returns (batches, futures):
         ``batches.wait(b)`` blocks until ranges ``[b * batch_size, (b + 1) * batch_size)`` are all
-        in ``buf``; every future is done once no read is in flight any more."""
+        in ``buf``; every future is done once no read is in flight any more. ``ring`` (native AIO
+        only): the slots are a ring of that many batches, reused as ``batches.hashed_range`` frees
+        them (:func:`ring_layout`)."""
         n = len(layout.lo)
         batch_size = max(1, int(batch_size))
-        batches = _Batches(-(-n // batch_size))
+        batches = _Batches(-(-n // batch_size), batch_size, n)
         aio = self._aio_engine()
         if aio is not None:
-            return batches, [self._pool_().submit(self._aio_worker, aio, layout, buf, batch_size, batches)]
+            return batches, [self._pool_().submit(self._aio_worker, aio, layout, buf, batch_size, batches, ring)]
+        if ring:
+            raise ValueError("a ring of slots needs the native AIO engine")
         claim = np.zeros(1, np.int64)
         done = np.zeros(len(batches.complete), np.int64)
         k = max(1, min(self.threads, n))
@@ -756,8 +807,12 @@ class FarmAuditor:
         self.region_base = self.sector_indexes * self.farm.sector_size + layout.s_buckets_offset
         if self.io_mode == "direct" and n:  # the most any slot's page-widened s-bucket reads can take
             widest = -(-SCALAR_SIZE * sizes.max(axis=1).astype(np.int64) // PAGE) * PAGE + PAGE
+            ring = self.RING_BATCHES * self.HASH_CHUNK
+            need = int(widest.sum())
+            if self.RING_BATCHES and n > ring and self._io._aio_engine() is not None:
+                need = ring * int(widest.max())
             with self._io._buf_lock:
-                self._io.reserve_buffer(int(widest.sum()))
+                self._io.reserve_buffer(need)
         plot_size = self._io.size
         too_far = self.sector_indexes * self.farm.sector_size + self.farm.sector_size > plot_size
         if too_far.any():
@@ -838,6 +893,7 @@ class FarmAuditor:
         return plan.s_idx, plan.counts, plan.first, self.hash(plan)
 
     PIPELINE_BATCH = 128  # sectors per read batch: batch b is hashed while later batches are read
+    RING_BATCHES = 16  # direct + native AIO: a ring of 16 batches of HASH_CHUNK slots (256 reads)
     PIPELINE_MMAP = True  # mmap: hash batch b while later batches' MADV_WILLNEED are issued
 
     def _read_and_hash_pipelined(self, plan: "_AuditPlan") -> np.ndarray:
@@ -858,6 +914,12 @@ class FarmAuditor:
                 for f in futures:
                     f.exception()
             return out
+        ring = 0
+        batch_size = self.PIPELINE_BATCH
+        if self.RING_BATCHES and io._aio_engine() is not None and n > self.RING_BATCHES * self.HASH_CHUNK:
+            ring, batch_size = self.RING_BATCHES, self.HASH_CHUNK
+            layout = layout.in_ring(batch_size, ring)
+            bounds = list(range(0, n, batch_size)) + [n]
         buf = io.reusable_buffer(layout.total)
         owned = buf is not None
         try:
@@ -865,7 +927,7 @@ class FarmAuditor:
                 buf = _aligned(max(layout.total, PAGE))
             words = buf.view("<u4")
             starts = layout.data_at // 4
-            batches, futures = io.start_reads(layout, buf, self.PIPELINE_BATCH)
+            batches, futures = io.start_reads(layout, buf, batch_size, ring)
             try:
                 self._hash_batches(plan, words, starts, bounds, batches, out)
             finally:
@@ -903,16 +965,21 @@ class FarmAuditor:
         worker spins between chunks, starving the I/O thread."""
         numba.set_num_threads(1)
         n = len(plan.counts)
-        if start_after >= 0:  # join once every batch has been read
-            batches.wait(start_after)
-        while True:
-            a = next(claims) * chunk
-            if a >= n:
-                return
-            z = min(n, a + chunk)
-            for b in range(a // batch, (z - 1) // batch + 1):
-                batches.wait(b)
-            _audit_distances(words, starts[a:z], plan.counts[a:z], plan.first[a:z], plan.keys[a:z], plan.g, out)
+        try:
+            if start_after >= 0:  # join once every batch has been read
+                batches.wait(start_after)
+            while True:
+                a = next(claims) * chunk
+                if a >= n:
+                    return
+                z = min(n, a + chunk)
+                for b in range(a // batch, (z - 1) // batch + 1):
+                    batches.wait(b)
+                _audit_distances(words, starts[a:z], plan.counts[a:z], plan.first[a:z], plan.keys[a:z], plan.g, out)
+                batches.hashed_range(a, z)  # their slots may be read into again (ring)
+        except BaseException as exc:
+            batches.fail(exc)  # the I/O thread may be waiting for a ring slot
+            raise
 
     def audit(self, global_challenge: bytes, solution_range: int) -> list[AuditCandidate]:
         """§9.2–9.4: every winning chunk of the farm, best (smallest distance) first."""
