@@ -355,6 +355,16 @@ def compress32(h, m, counter, block_len, flags):
     return round32(v, m)
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _lane_message(msg, lane):
+    return (msg[0, lane], msg[1, lane], msg[2, lane], msg[3, lane], msg[4, lane], msg[5, lane], msg[6, lane],
+            msg[7, lane], msg[8, lane], msg[9, lane], msg[10, lane], msg[11, lane], msg[12, lane], msg[13, lane],
+            msg[14, lane], msg[15, lane])
+
+
+_IV32 = tuple(np.uint32(x) for x in IV)
+
+
 @njit(cache=True, nogil=True)
 def compress_lanes(msg, n, block_len, flags, out):
     """Root compression (cv = IV, counter 0) of ``n`` one-block messages, lane-parallel.
@@ -363,101 +373,16 @@ def compress_lanes(msg, n, block_len, flags, out):
     all messages share ``block_len`` and ``flags``. Writes the 8 output words to ``out[:, lane]``
     ((8, >= n) uint32).
     """
-    bl = uint32(block_len)
-    fl = uint32(flags)
     for lane in range(n):
-        m0 = msg[0, lane]
-        m1 = msg[1, lane]
-        m2 = msg[2, lane]
-        m3 = msg[3, lane]
-        m4 = msg[4, lane]
-        m5 = msg[5, lane]
-        m6 = msg[6, lane]
-        m7 = msg[7, lane]
-        m8 = msg[8, lane]
-        m9 = msg[9, lane]
-        m10 = msg[10, lane]
-        m11 = msg[11, lane]
-        m12 = msg[12, lane]
-        m13 = msg[13, lane]
-        m14 = msg[14, lane]
-        m15 = msg[15, lane]
-        v0, v1, v2, v3 = uint32(0x6A09E667), uint32(0xBB67AE85), uint32(0x3C6EF372), uint32(0xA54FF53A)
-        v4, v5, v6, v7 = uint32(0x510E527F), uint32(0x9B05688C), uint32(0x1F83D9AB), uint32(0x5BE0CD19)
-        v8, v9, v10, v11 = uint32(0x6A09E667), uint32(0xBB67AE85), uint32(0x3C6EF372), uint32(0xA54FF53A)
-        v12, v13, v14, v15 = uint32(0), uint32(0), bl, fl
-        # round 1
-        v0, v4, v8, v12 = _g32(v0, v4, v8, v12, m0, m1)
-        v1, v5, v9, v13 = _g32(v1, v5, v9, v13, m2, m3)
-        v2, v6, v10, v14 = _g32(v2, v6, v10, v14, m4, m5)
-        v3, v7, v11, v15 = _g32(v3, v7, v11, v15, m6, m7)
-        v0, v5, v10, v15 = _g32(v0, v5, v10, v15, m8, m9)
-        v1, v6, v11, v12 = _g32(v1, v6, v11, v12, m10, m11)
-        v2, v7, v8, v13 = _g32(v2, v7, v8, v13, m12, m13)
-        v3, v4, v9, v14 = _g32(v3, v4, v9, v14, m14, m15)
-        # round 2
-        v0, v4, v8, v12 = _g32(v0, v4, v8, v12, m2, m6)
-        v1, v5, v9, v13 = _g32(v1, v5, v9, v13, m3, m10)
-        v2, v6, v10, v14 = _g32(v2, v6, v10, v14, m7, m0)
-        v3, v7, v11, v15 = _g32(v3, v7, v11, v15, m4, m13)
-        v0, v5, v10, v15 = _g32(v0, v5, v10, v15, m1, m11)
-        v1, v6, v11, v12 = _g32(v1, v6, v11, v12, m12, m5)
-        v2, v7, v8, v13 = _g32(v2, v7, v8, v13, m9, m14)
-        v3, v4, v9, v14 = _g32(v3, v4, v9, v14, m15, m8)
-        # round 3
-        v0, v4, v8, v12 = _g32(v0, v4, v8, v12, m3, m4)
-        v1, v5, v9, v13 = _g32(v1, v5, v9, v13, m10, m12)
-        v2, v6, v10, v14 = _g32(v2, v6, v10, v14, m13, m2)
-        v3, v7, v11, v15 = _g32(v3, v7, v11, v15, m7, m14)
-        v0, v5, v10, v15 = _g32(v0, v5, v10, v15, m6, m5)
-        v1, v6, v11, v12 = _g32(v1, v6, v11, v12, m9, m0)
-        v2, v7, v8, v13 = _g32(v2, v7, v8, v13, m11, m15)
-        v3, v4, v9, v14 = _g32(v3, v4, v9, v14, m8, m1)
-        # round 4
-        v0, v4, v8, v12 = _g32(v0, v4, v8, v12, m10, m7)
-        v1, v5, v9, v13 = _g32(v1, v5, v9, v13, m12, m9)
-        v2, v6, v10, v14 = _g32(v2, v6, v10, v14, m14, m3)
-        v3, v7, v11, v15 = _g32(v3, v7, v11, v15, m13, m15)
-        v0, v5, v10, v15 = _g32(v0, v5, v10, v15, m4, m0)
-        v1, v6, v11, v12 = _g32(v1, v6, v11, v12, m11, m2)
-        v2, v7, v8, v13 = _g32(v2, v7, v8, v13, m5, m8)
-        v3, v4, v9, v14 = _g32(v3, v4, v9, v14, m1, m6)
-        # round 5
-        v0, v4, v8, v12 = _g32(v0, v4, v8, v12, m12, m13)
-        v1, v5, v9, v13 = _g32(v1, v5, v9, v13, m9, m11)
-        v2, v6, v10, v14 = _g32(v2, v6, v10, v14, m15, m10)
-        v3, v7, v11, v15 = _g32(v3, v7, v11, v15, m14, m8)
-        v0, v5, v10, v15 = _g32(v0, v5, v10, v15, m7, m2)
-        v1, v6, v11, v12 = _g32(v1, v6, v11, v12, m5, m3)
-        v2, v7, v8, v13 = _g32(v2, v7, v8, v13, m0, m1)
-        v3, v4, v9, v14 = _g32(v3, v4, v9, v14, m6, m4)
-        # round 6
-        v0, v4, v8, v12 = _g32(v0, v4, v8, v12, m9, m14)
-        v1, v5, v9, v13 = _g32(v1, v5, v9, v13, m11, m5)
-        v2, v6, v10, v14 = _g32(v2, v6, v10, v14, m8, m12)
-        v3, v7, v11, v15 = _g32(v3, v7, v11, v15, m15, m1)
-        v0, v5, v10, v15 = _g32(v0, v5, v10, v15, m13, m3)
-        v1, v6, v11, v12 = _g32(v1, v6, v11, v12, m0, m10)
-        v2, v7, v8, v13 = _g32(v2, v7, v8, v13, m2, m6)
-        v3, v4, v9, v14 = _g32(v3, v4, v9, v14, m4, m7)
-        # round 7
-        v0, v4, v8, v12 = _g32(v0, v4, v8, v12, m11, m15)
-        v1, v5, v9, v13 = _g32(v1, v5, v9, v13, m5, m0)
-        v2, v6, v10, v14 = _g32(v2, v6, v10, v14, m1, m9)
-        v3, v7, v11, v15 = _g32(v3, v7, v11, v15, m8, m6)
-        v0, v5, v10, v15 = _g32(v0, v5, v10, v15, m14, m10)
-        v1, v6, v11, v12 = _g32(v1, v6, v11, v12, m2, m12)
-        v2, v7, v8, v13 = _g32(v2, v7, v8, v13, m3, m4)
-        v3, v4, v9, v14 = _g32(v3, v4, v9, v14, m7, m13)
-        out[0, lane] = v0 ^ v8
-        out[1, lane] = v1 ^ v9
-        out[2, lane] = v2 ^ v10
-        out[3, lane] = v3 ^ v11
-        out[4, lane] = v4 ^ v12
-        out[5, lane] = v5 ^ v13
-        out[6, lane] = v6 ^ v14
-        out[7, lane] = v7 ^ v15
-
+        v = compress32(_IV32, _lane_message(msg, lane), 0, block_len, flags)
+        out[0, lane] = v[0] ^ v[8]
+        out[1, lane] = v[1] ^ v[9]
+        out[2, lane] = v[2] ^ v[10]
+        out[3, lane] = v[3] ^ v[11]
+        out[4, lane] = v[4] ^ v[12]
+        out[5, lane] = v[5] ^ v[13]
+        out[6, lane] = v[6] ^ v[14]
+        out[7, lane] = v[7] ^ v[15]
 
 
 @njit(cache=True, nogil=True)
@@ -466,96 +391,12 @@ def compress_lanes4(msg, n, block_len, flags, out):
 
     LLVM vectorises this one (the 8-word version stays scalar: too many live vectors).
     """
-    bl = uint32(block_len)
-    fl = uint32(flags)
     for lane in range(n):
-        m0 = msg[0, lane]
-        m1 = msg[1, lane]
-        m2 = msg[2, lane]
-        m3 = msg[3, lane]
-        m4 = msg[4, lane]
-        m5 = msg[5, lane]
-        m6 = msg[6, lane]
-        m7 = msg[7, lane]
-        m8 = msg[8, lane]
-        m9 = msg[9, lane]
-        m10 = msg[10, lane]
-        m11 = msg[11, lane]
-        m12 = msg[12, lane]
-        m13 = msg[13, lane]
-        m14 = msg[14, lane]
-        m15 = msg[15, lane]
-        v0, v1, v2, v3 = uint32(0x6A09E667), uint32(0xBB67AE85), uint32(0x3C6EF372), uint32(0xA54FF53A)
-        v4, v5, v6, v7 = uint32(0x510E527F), uint32(0x9B05688C), uint32(0x1F83D9AB), uint32(0x5BE0CD19)
-        v8, v9, v10, v11 = uint32(0x6A09E667), uint32(0xBB67AE85), uint32(0x3C6EF372), uint32(0xA54FF53A)
-        v12, v13, v14, v15 = uint32(0), uint32(0), bl, fl
-        # round 1
-        v0, v4, v8, v12 = _g32(v0, v4, v8, v12, m0, m1)
-        v1, v5, v9, v13 = _g32(v1, v5, v9, v13, m2, m3)
-        v2, v6, v10, v14 = _g32(v2, v6, v10, v14, m4, m5)
-        v3, v7, v11, v15 = _g32(v3, v7, v11, v15, m6, m7)
-        v0, v5, v10, v15 = _g32(v0, v5, v10, v15, m8, m9)
-        v1, v6, v11, v12 = _g32(v1, v6, v11, v12, m10, m11)
-        v2, v7, v8, v13 = _g32(v2, v7, v8, v13, m12, m13)
-        v3, v4, v9, v14 = _g32(v3, v4, v9, v14, m14, m15)
-        # round 2
-        v0, v4, v8, v12 = _g32(v0, v4, v8, v12, m2, m6)
-        v1, v5, v9, v13 = _g32(v1, v5, v9, v13, m3, m10)
-        v2, v6, v10, v14 = _g32(v2, v6, v10, v14, m7, m0)
-        v3, v7, v11, v15 = _g32(v3, v7, v11, v15, m4, m13)
-        v0, v5, v10, v15 = _g32(v0, v5, v10, v15, m1, m11)
-        v1, v6, v11, v12 = _g32(v1, v6, v11, v12, m12, m5)
-        v2, v7, v8, v13 = _g32(v2, v7, v8, v13, m9, m14)
-        v3, v4, v9, v14 = _g32(v3, v4, v9, v14, m15, m8)
-        # round 3
-        v0, v4, v8, v12 = _g32(v0, v4, v8, v12, m3, m4)
-        v1, v5, v9, v13 = _g32(v1, v5, v9, v13, m10, m12)
-        v2, v6, v10, v14 = _g32(v2, v6, v10, v14, m13, m2)
-        v3, v7, v11, v15 = _g32(v3, v7, v11, v15, m7, m14)
-        v0, v5, v10, v15 = _g32(v0, v5, v10, v15, m6, m5)
-        v1, v6, v11, v12 = _g32(v1, v6, v11, v12, m9, m0)
-        v2, v7, v8, v13 = _g32(v2, v7, v8, v13, m11, m15)
-        v3, v4, v9, v14 = _g32(v3, v4, v9, v14, m8, m1)
-        # round 4
-        v0, v4, v8, v12 = _g32(v0, v4, v8, v12, m10, m7)
-        v1, v5, v9, v13 = _g32(v1, v5, v9, v13, m12, m9)
-        v2, v6, v10, v14 = _g32(v2, v6, v10, v14, m14, m3)
-        v3, v7, v11, v15 = _g32(v3, v7, v11, v15, m13, m15)
-        v0, v5, v10, v15 = _g32(v0, v5, v10, v15, m4, m0)
-        v1, v6, v11, v12 = _g32(v1, v6, v11, v12, m11, m2)
-        v2, v7, v8, v13 = _g32(v2, v7, v8, v13, m5, m8)
-        v3, v4, v9, v14 = _g32(v3, v4, v9, v14, m1, m6)
-        # round 5
-        v0, v4, v8, v12 = _g32(v0, v4, v8, v12, m12, m13)
-        v1, v5, v9, v13 = _g32(v1, v5, v9, v13, m9, m11)
-        v2, v6, v10, v14 = _g32(v2, v6, v10, v14, m15, m10)
-        v3, v7, v11, v15 = _g32(v3, v7, v11, v15, m14, m8)
-        v0, v5, v10, v15 = _g32(v0, v5, v10, v15, m7, m2)
-        v1, v6, v11, v12 = _g32(v1, v6, v11, v12, m5, m3)
-        v2, v7, v8, v13 = _g32(v2, v7, v8, v13, m0, m1)
-        v3, v4, v9, v14 = _g32(v3, v4, v9, v14, m6, m4)
-        # round 6
-        v0, v4, v8, v12 = _g32(v0, v4, v8, v12, m9, m14)
-        v1, v5, v9, v13 = _g32(v1, v5, v9, v13, m11, m5)
-        v2, v6, v10, v14 = _g32(v2, v6, v10, v14, m8, m12)
-        v3, v7, v11, v15 = _g32(v3, v7, v11, v15, m15, m1)
-        v0, v5, v10, v15 = _g32(v0, v5, v10, v15, m13, m3)
-        v1, v6, v11, v12 = _g32(v1, v6, v11, v12, m0, m10)
-        v2, v7, v8, v13 = _g32(v2, v7, v8, v13, m2, m6)
-        v3, v4, v9, v14 = _g32(v3, v4, v9, v14, m4, m7)
-        # round 7
-        v0, v4, v8, v12 = _g32(v0, v4, v8, v12, m11, m15)
-        v1, v5, v9, v13 = _g32(v1, v5, v9, v13, m5, m0)
-        v2, v6, v10, v14 = _g32(v2, v6, v10, v14, m1, m9)
-        v3, v7, v11, v15 = _g32(v3, v7, v11, v15, m8, m6)
-        v0, v5, v10, v15 = _g32(v0, v5, v10, v15, m14, m10)
-        v1, v6, v11, v12 = _g32(v1, v6, v11, v12, m2, m12)
-        v2, v7, v8, v13 = _g32(v2, v7, v8, v13, m3, m4)
-        v3, v4, v9, v14 = _g32(v3, v4, v9, v14, m7, m13)
-        out[0, lane] = v0 ^ v8
-        out[1, lane] = v1 ^ v9
-        out[2, lane] = v2 ^ v10
-        out[3, lane] = v3 ^ v11
+        v = compress32(_IV32, _lane_message(msg, lane), 0, block_len, flags)
+        out[0, lane] = v[0] ^ v[8]
+        out[1, lane] = v[1] ^ v[9]
+        out[2, lane] = v[2] ^ v[10]
+        out[3, lane] = v[3] ^ v[11]
 
 
 def hash_reference(data: bytes, key: bytes | None = None) -> bytes:
