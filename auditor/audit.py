@@ -10,8 +10,8 @@ Two paths, compared by the tests:
 * :func:`audit_sector_reference` — readable, per chunk, with the ``blake3`` package;
 * :class:`FarmAuditor` — the fast path. Sector ids, s-bucket sizes and coarse prefix sums are
   prepared once per farm; a slot's audit is ``plan`` (locate every sector's s-bucket, compiled),
-  ``read`` and ``hash`` (one compiled pass on all cores, one keyed BLAKE3 compression per chunk
-  read as 8 little-endian u32 words).
+  ``read`` and ``hash`` (compiled, all cores: one keyed BLAKE3 compression per chunk, 64 chunks
+  per pass transposed into lanes so that the compression vectorises, ~16 ns per chunk per core).
 
 Reads (§13.3: one s-bucket of ~16–19 KB per sector, widened to whole 4 KiB pages) come either
 from the page cache through ``mmap`` (default; ``MADV_RANDOM``; ``MADV_WILLNEED`` on every audited
@@ -20,10 +20,12 @@ device's queue depth) or through ``O_DIRECT`` (the reference farmer's mode, the 
 audits): Linux native AIO keeps ``queue_depth`` (128) page-aligned reads in flight from one
 thread, straight into page-aligned slots of one reused buffer (no copy); where the kernel refuses
 native AIO, ``io_threads`` compiled ``pread`` loops claim the ranges in order from an atomic
-counter. Big audits run in batches of ``PIPELINE_BATCH`` sectors: while later batches are still
-being read, one hashing thread per core hashes the batches already in (each thread runs the
-compiled kernel single-threaded: the parallel runtime's idle workers would spin and starve the
-I/O). :func:`audit_farms` issues every farm's reads before hashing any.
+counter. Big audits are pipelined: while later sectors are still being read, hashing threads
+hash the ones already in (each runs the compiled kernel single-threaded: the parallel runtime's
+idle workers would spin and starve the I/O; one core is left to the I/O thread until the last
+read is in). With native AIO the reads go into a ring of ``RING_BATCHES`` x ``HASH_CHUNK`` slots
+(256 s-buckets, ~7 MB) that are read into again once hashed: the buffer does not grow with the
+farm and stays in cache. :func:`audit_farms` issues every farm's reads before hashing any.
 """
 
 from __future__ import annotations
