@@ -1019,6 +1019,8 @@ def audit_farms(auditors: list[FarmAuditor], global_challenge: bytes, solution_r
     hashed on all cores. Candidates of all farms, best first."""
     if not 0 <= solution_range <= _U64:
         raise FarmkitError("solution range must be a u64")
+    if len(auditors) == 1:  # one farm: its pipelined audit (reads and hashing overlapped)
+        return auditors[0].audit(global_challenge, solution_range)
     plans = [a.plan(global_challenge) for a in auditors]
     direct = [(a, p) for a, p in zip(auditors, plans) if a.io_mode == "direct"]
     for a, p in zip(auditors, plans):
