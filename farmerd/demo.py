@@ -249,7 +249,7 @@ async def _demo(config: DemoConfig, base: Path, view: _View) -> tuple[bool, str]
                 return False, "the farmer stopped during set-up"
             view.phase = "warming up the prover (first proof, not submitted)"
             refresh()
-            while not farm_task.done() and not farmer.stats["warmup_prove_s"] and time.perf_counter() < deadline:
+            while not farm_task.done() and not farmer.stats["warmup_done"] and time.perf_counter() < deadline:
                 await asyncio.sleep(0.25)
                 refresh()
             view.phase = "warming up the dev node's verifier"

@@ -398,7 +398,7 @@ class Farmer:
         self.headers: list[SegmentHeader] = []
         self.farms: list[_Farm] = []
         self.stats: dict[str, float] = {
-            "warmup_prove_s": 0.0, "slots": 0, "audits": 0, "skipped": 0, "candidates": 0, "proven": 0, "submitted": 0,
+            "warmup_prove_s": 0.0, "warmup_done": False, "slots": 0, "audits": 0, "skipped": 0, "candidates": 0, "proven": 0, "submitted": 0,
             "rejected": 0, "signed": 0, "sectors_plotted": 0, "sectors_replotted": 0, "segments": 0,
             "connections": 0, "last_audit_s": 0.0, "last_prove_s": 0.0,
         }
@@ -973,10 +973,27 @@ class Farmer:
         if self._warmed_up or f.auditor is None or not f.auditor.sectors:
             return
         self._warmed_up = True
+        try:
+            await self._warm_up_prove(f)
+        finally:
+            self.stats["warmup_done"] = True  # proven or not: nobody should wait for it any longer
+
+    WARM_UP_CHALLENGES = 16
+
+    async def _warm_up_prove(self, f: _Farm) -> None:
         loop = asyncio.get_running_loop()
-        cands = await loop.run_in_executor(self._farm_pool, f.auditor.audit, bytes(32), (1 << 64) - 1)
-        cands = [c for c in cands if c.encoded]
+        cands = []
+        # a challenge whose audited s-buckets hold an encoded chunk: s-buckets past ~52,000 hold
+        # none in most records (§6: the encoded chunks come first), so one fixed challenge leaves
+        # about one small farm in five without a warm-up proof
+        for _ in range(self.WARM_UP_CHALLENGES):
+            found = await loop.run_in_executor(self._farm_pool, f.auditor.audit, os.urandom(32), (1 << 64) - 1)
+            cands = [c for c in found if c.encoded]
+            if cands:
+                break
         if not cands:
+            log.warning("proving warm-up skipped: no encoded chunk in %d audits of farm %d", self.WARM_UP_CHALLENGES,
+                        f.index)
             return
         timeout = self.app_info.farming_timeout.seconds
         for attempt in range(2):  # a second proof when the first (loading kernels) was slow

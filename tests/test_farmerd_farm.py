@@ -420,3 +420,54 @@ def test_expired_sectors_are_replotted_in_place(tmp_path):
         farm.close()
         for pool in (farmer._prove_pool, farmer._plot_pool, farmer._farm_pool):
             pool.shutdown(wait=False)
+
+
+def test_proving_warm_up_finds_an_encoded_chunk_or_gives_up(tmp_path):
+    """The warm-up proof audits fresh challenges until one has an encoded candidate (a fixed
+    challenge can land on high s-buckets, where small farms hold none); when none turns up it
+    still reports done, so nobody waits for it (the demo did, for 30 minutes)."""
+    from concurrent.futures import Future
+    from types import SimpleNamespace
+
+    from farmkit.farmerd.farm import Farmer, FarmerConfig, FarmSpec, _Farm
+    from farmkit.protocol import rpc as R
+    from farmkit.protocol.sector import FarmerProtocolInfo
+
+    class FakeAuditor:
+        def __init__(self, empty_audits):
+            self.sectors = [object()]
+            self.challenges = []
+            self.empty_audits = empty_audits
+
+        def audit(self, gc, solution_range):
+            self.challenges.append(gc)
+            if len(self.challenges) <= self.empty_audits:
+                return [SimpleNamespace(encoded=False)]
+            return [SimpleNamespace(encoded=False), SimpleNamespace(encoded=True)]
+
+    for empty, proven in ((3, True), (10_000, False)):
+        farmer = Farmer(FarmerConfig("ws://127.0.0.1:9944", bytes(32), [FarmSpec(tmp_path, 1)]))
+        farmer.app_info = R.FarmerAppInfo(bytes(32), (), False, R.Duration.from_seconds(4), FarmerProtocolInfo(1))
+        f = _Farm(0, FarmSpec(tmp_path, 1), None, None, None, None)
+        f.auditor = FakeAuditor(empty)
+        proofs = []
+
+        def prove(farm, cand):
+            proofs.append(cand)
+            fut = Future()
+            fut.set_result(None)
+            return fut
+
+        farmer._prove = prove
+        try:
+            asyncio.run(farmer._warm_up(f))
+        finally:
+            for pool in (farmer._prove_pool, farmer._plot_pool, farmer._farm_pool):
+                pool.shutdown(wait=False)
+        assert farmer.stats["warmup_done"]
+        assert len(set(f.auditor.challenges)) == len(f.auditor.challenges)  # a fresh challenge each time
+        if proven:
+            assert len(f.auditor.challenges) == 4 and len(proofs) == 1 and farmer.stats["warmup_prove_s"] > 0
+        else:
+            assert len(f.auditor.challenges) == Farmer.WARM_UP_CHALLENGES and not proofs
+            assert farmer.stats["warmup_prove_s"] == 0.0
