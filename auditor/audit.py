@@ -155,6 +155,19 @@ def _audit_distances(data, starts, counts, first, keys, g, out):
         _audit_sector(data, starts[i], counts[i], first[i], keys, i, g, out)
 
 
+@njit(cache=True, nogil=True)
+def _audit_distances_serial(data, starts, counts, first, keys, g, out):
+    """:func:`_audit_distances` on the calling thread only: for the auditor's own hashing threads
+    (no parallel runtime involved, so any number of threads may run it at once)."""
+    for i in range(starts.shape[0]):
+        _audit_sector(data, starts[i], counts[i], first[i], keys, i, g, out)
+
+
+# numba's parallel kernels are called by one thread at a time (its "workqueue" threading layer,
+# the fallback where neither TBB nor OpenMP is installed, aborts on concurrent launches)
+_PARALLEL_KERNEL_LOCK = threading.Lock()
+
+
 @dataclass(frozen=True)
 class AuditCandidate:
     """A winning chunk (§9.3–9.4). ``encoded`` False means it cannot be proven (no PoS proof)."""
@@ -879,7 +892,8 @@ class FarmAuditor:
         """§9.3 over every audited chunk (compiled, all cores): the distances."""
         out = np.empty(int(plan.counts.sum()), np.uint64)
         try:
-            _audit_distances(plan.data, plan.starts, plan.counts, plan.first, plan.keys, plan.g, out)
+            with _PARALLEL_KERNEL_LOCK:
+                _audit_distances(plan.data, plan.starts, plan.counts, plan.first, plan.keys, plan.g, out)
         finally:
             self._release(plan)
         return out
@@ -963,9 +977,8 @@ class FarmAuditor:
     def _hash_chunks(claims, chunk: int, batch: int, plan: "_AuditPlan", words, starts, batches: "_Batches",
                      out, start_after: int = -1) -> None:
         """One hashing thread: claims chunks of sectors in order; hashes each once its batch is in.
-        The kernel runs on this thread only (``set_num_threads`` is per thread): no parallel-runtime
+        The kernel runs on this thread only (:func:`_audit_distances_serial`): no parallel-runtime
         worker spins between chunks, starving the I/O thread."""
-        numba.set_num_threads(1)
         n = len(plan.counts)
         try:
             if start_after >= 0:  # join once every batch has been read
@@ -977,7 +990,8 @@ class FarmAuditor:
                 z = min(n, a + chunk)
                 for b in range(a // batch, (z - 1) // batch + 1):
                     batches.wait(b)
-                _audit_distances(words, starts[a:z], plan.counts[a:z], plan.first[a:z], plan.keys[a:z], plan.g, out)
+                _audit_distances_serial(words, starts[a:z], plan.counts[a:z], plan.first[a:z], plan.keys[a:z], plan.g,
+                                        out)
                 batches.hashed_range(a, z)  # their slots may be read into again (ring)
         except BaseException as exc:
             batches.fail(exc)  # the I/O thread may be waiting for a ring slot

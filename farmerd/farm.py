@@ -10,8 +10,8 @@ What one :class:`Farmer` does (pot-rpc.md C.5-C.7; sector-audit-prove.md §9-§1
   chain: the local piece cache, ``--piece-store DIR``, then the node (``subspace_piece``). A DSN
   client would be one more getter (shared/spec/dsn-pieces.md: the node only serves genesis and
   the newest segment, so a real farmer needs the DSN for history).
-* **Farming** (§9.5, C.5) — one slot at a time: audit every farm with the *voting* solution range,
-  prove the candidates best first and submit each at once; stop when one proof took
+* **Farming** (§9.5, C.5) — one slot at a time: audit every farm with the *voting* solution range
+  (all farms at once, one auditing thread each), prove the candidates best first and submit each at once; stop when one proof took
   ``>= farmingTimeout``, when the slot's window is over, or when the node refuses. A slot that
   arrives while the previous one is still being audited/proven is skipped (like upstream's
   zero-buffer channel) and the log says why.
@@ -405,7 +405,8 @@ class Farmer:
         self.audit_times: list[float] = []
         self.prove_times: list[float] = []
         self._plot_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="farmerd-plot")
-        self._farm_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="farmerd-farming")
+        # one auditing thread per farm: every farm's audit (its own disk) runs at once (§9.5)
+        self._farm_pool = ThreadPoolExecutor(max_workers=max(1, len(config.farms)), thread_name_prefix="farmerd-farming")
         import multiprocessing
 
         self._prove_pool = ProcessPoolExecutor(
@@ -888,17 +889,19 @@ class Farmer:
                     await self._warm_up(f)
                     return  # this slot's time went to the warm-up
         candidates = []
-        audit_s = 0.0
-        for f in self.farms:
-            if f.auditor is None:
-                continue
+
+        async def audit(f: _Farm):
             t0 = time.perf_counter()
-            found = await loop.run_in_executor(self._farm_pool, f.auditor.audit, slot.global_challenge, slot.voting_solution_range)
-            dt = time.perf_counter() - t0
-            audit_s += dt
-            self.metrics.farm.auditing_time.labels(f.farm_id).observe(dt)
+            found = await loop.run_in_executor(self._farm_pool, f.auditor.audit, slot.global_challenge,
+                                               slot.voting_solution_range)
+            self.metrics.farm.auditing_time.labels(f.farm_id).observe(time.perf_counter() - t0)
+            return f, found
+
+        t_audit = time.perf_counter()
+        for f, found in await asyncio.gather(*(audit(f) for f in self.farms if f.auditor is not None)):
             skip = f.being_modified | f.expired
             candidates += [(c, f) for c in found if c.encoded and c.sector_index not in skip]
+        audit_s = time.perf_counter() - t_audit  # all farms, audited at once
         candidates.sort(key=lambda cf: (cf[0].distance, cf[0].farm_index, cf[0].sector_index, cf[0].chunk_offset))
         self.stats["audits"] += 1
         self.stats["last_audit_s"] = audit_s

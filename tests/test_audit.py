@@ -34,7 +34,7 @@ def test_solution_distance_formula():
 def test_audit_hash_kernel_vs_blake3_package():
     """The vectorised audit hash (64 chunks per pass) on sectors of 0..700 chunks, partial passes
     included: every distance against the ``blake3`` package."""
-    from farmkit.auditor.audit import _audit_distances
+    from farmkit.auditor.audit import _audit_distances, _audit_distances_serial
 
     rng = np.random.default_rng(21)
     counts = np.array([0, 1, 63, 64, 65, 130, 700, 3], np.int64)
@@ -50,6 +50,9 @@ def test_audit_hash_kernel_vs_blake3_package():
     g = int.from_bytes(gc[:8], "little")
     out = np.zeros(int(counts.sum()), np.uint64)
     _audit_distances(words, starts, counts, first, keys, np.uint64(g), out)
+    serial = np.zeros_like(out)
+    _audit_distances_serial(words, starts, counts, first, keys, np.uint64(g), serial)
+    assert np.array_equal(out, serial)
     for i, c in enumerate(counts.tolist()):
         key = keys_b[32 * i : 32 * i + 32]
         for j in range(c):

@@ -35,13 +35,14 @@ def test_farmer_and_dev_node_processes_with_node_restart(tmp_path, monkeypatch):
     farmer_log = tmp_path / "farmer.log"
     node, port = start_node(base, 0, node_log, slot_ms=SLOT_MS)
     metrics_port = _free_port()
-    farm_dir = tmp_path / "farm"
+    farm_dir, farm_dir2 = tmp_path / "farm", tmp_path / "farm2"  # two farms, audited at once every slot
     size = allocated_space_for_sectors(1, 2, 1)
     reward = ss58_encode(bytes(range(32)))
     with open(farmer_log, "wb") as log:
         farmer = subprocess.Popen(
             ["farmerd", "farm", "--node-rpc-url", f"ws://127.0.0.1:{port}", "--reward-address", reward,
-             f"path={farm_dir},size={size}", "--prometheus-listen-on", f"127.0.0.1:{metrics_port}", "-v"],
+             f"path={farm_dir},size={size}", f"path={farm_dir2},size={size}",
+             "--prometheus-listen-on", f"127.0.0.1:{metrics_port}", "-v"],
             stdout=log, stderr=subprocess.STDOUT,
         )
     try:
@@ -57,6 +58,8 @@ def test_farmer_and_dev_node_processes_with_node_restart(tmp_path, monkeypatch):
                      "farmkit_farmer_solutions_submitted_total", "farmkit_farmer_reward_signatures_sent_total",
                      "farmkit_farmer_node_connected 1.0", "subspace_farmer_farm_sector_plotted_counter_Sectors_total"):
             assert name in metrics, name
+        audited = [ln for ln in metrics.splitlines() if ln.startswith("subspace_farmer_farm_auditing_time_seconds_count{")]
+        assert len(audited) == 2 and all(not ln.endswith(" 0.0") for ln in audited), audited  # both farms audited
 
         # 2. kill -9 the node; the farmer keeps running and says so
         os.kill(node.pid, signal.SIGKILL)
@@ -73,7 +76,7 @@ def test_farmer_and_dev_node_processes_with_node_restart(tmp_path, monkeypatch):
         wait_for(lambda: "reconnected to the node" in log_text(), 60, 0.5, "the farmer to reconnect")
         wait_for(lambda: node_status(port)["blocks"] > baseline["blocks"], 300, 1.0, "a block after the restart")
         text = log_text()
-        assert text.count("plotted sector 0") == 1  # nothing replotted
+        assert text.count("plotted sector 0") == 2  # one per farm, nothing replotted
         assert "Traceback" not in text, text[-3000:]
         assert farmer.poll() is None
     finally:
