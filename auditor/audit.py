@@ -25,7 +25,7 @@ hash the ones already in (each runs the compiled kernel single-threaded: the par
 idle workers would spin and starve the I/O; one core is left to the I/O thread until the last
 read is in). With native AIO the reads go into a ring of ``RING_BATCHES`` x ``HASH_CHUNK`` slots
 (256 s-buckets, ~7 MB) that are read into again once hashed: the buffer does not grow with the
-farm and stays in cache. :func:`audit_farms` issues every farm's reads before hashing any.
+farm and stays in cache. :func:`audit_farms` audits every farm at once, one thread per farm.
 """
 
 from __future__ import annotations
@@ -847,7 +847,7 @@ class FarmAuditor:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    # a slot's audit in three phases, so that several farms can overlap their I/O (audit_farms)
+    # a slot's audit in three phases (plan, read, hash); audit_distances pipelines them
     def plan(self, global_challenge: bytes) -> "_AuditPlan":
         """§9.2: sector slot challenges, audited s-buckets and their byte ranges in plot.bin."""
         gc = bytes(global_challenge)
@@ -1028,26 +1028,15 @@ class FarmAuditor:
 
 
 def audit_farms(auditors: list[FarmAuditor], global_challenge: bytes, solution_range: int) -> list[AuditCandidate]:
-    """All sectors of all farms (§9.2, §9.5): every farm's reads are issued before any hashing
-    (mmap prefetch for all farms; O_DIRECT gathers of all farms concurrently), then each farm is
-    hashed on all cores. Candidates of all farms, best first."""
+    """All sectors of all farms (§9.2, §9.5): every farm's audit (reads and hashing pipelined, see
+    :meth:`FarmAuditor.audit_distances`) runs at the same time, one thread per farm (a farm is
+    usually a disk of its own: their reads overlap). Candidates of all farms, best first."""
     if not 0 <= solution_range <= _U64:
         raise FarmkitError("solution range must be a u64")
-    if len(auditors) == 1:  # one farm: its pipelined audit (reads and hashing overlapped)
-        return auditors[0].audit(global_challenge, solution_range)
-    plans = [a.plan(global_challenge) for a in auditors]
-    direct = [(a, p) for a, p in zip(auditors, plans) if a.io_mode == "direct"]
-    for a, p in zip(auditors, plans):
-        if a.io_mode != "direct":
-            a.read(p)
-    if len(direct) > 1:
-        with ThreadPoolExecutor(len(direct)) as pool:
-            for f in [pool.submit(a.read, p) for a, p in direct]:
-                f.result()
-    elif direct:
-        direct[0][0].read(direct[0][1])
-    out: list[AuditCandidate] = []
-    for a, p in zip(auditors, plans):
-        out += a.candidates(p.s_idx, p.counts, p.first, a.hash(p), solution_range)
+    if len(auditors) <= 1:
+        return auditors[0].audit(global_challenge, solution_range) if auditors else []
+    with ThreadPoolExecutor(len(auditors), thread_name_prefix="farmkit-audit-farm") as pool:
+        found = list(pool.map(lambda a: a.audit(global_challenge, solution_range), auditors))
+    out = [c for cands in found for c in cands]
     out.sort(key=lambda c: (c.distance, c.farm_index, c.sector_index, c.chunk_offset))
     return out

@@ -79,7 +79,7 @@ def audit_command(
     farm: List[Path] = typer.Option(..., "--farm", help="Farm directory (repeat for several farms)."),
     global_challenge: str = typer.Option(..., "--global-challenge", help="32-byte global challenge, 64 hex characters."),
     solution_range: str = typer.Option(..., "--solution-range", help="Solution range (u64); a chunk wins when its distance <= range // 2."),
-    io: str = typer.Option("mmap", "--io", help="Plot reads: mmap (page cache) or direct (O_DIRECT, like the reference farmer)."),
+    io: str = typer.Option("mmap", "--io", help="Plot reads: mmap (page cache) or direct (O_DIRECT, like the reference farmer: faster once plots outgrow the page cache)."),
     as_json: bool = typer.Option(False, "--json", help="JSON output."),
 ) -> None:
     """Audit every plotted sector for one slot; winners best first (unencoded ones cannot be proven)."""
@@ -294,7 +294,7 @@ def info_command(farm: Path = typer.Option(..., "--farm", help="Farm directory."
 @bench_app.command("audit")
 def bench_audit_command(
     farm: List[Path] = typer.Option(..., "--farm", help="Farm directory (repeat for several)."),
-    io: str = typer.Option("mmap", "--io", help="mmap or direct."),
+    io: str = typer.Option("mmap", "--io", help="Plot reads: mmap (page cache) or direct (O_DIRECT)."),
     samples: int = typer.Option(10, "--samples", help="Timed audits."),
     random_challenges: bool = typer.Option(False, "--random-challenges", help="A new challenge each sample (default: same one, warm cache)."),
     cold: bool = typer.Option(False, "--cold", help="Drop the plot's page cache before each sample."),
