@@ -56,6 +56,7 @@ __all__ = [
     "FarmAuditor",
     "audit_sector_reference",
     "solution_distance",
+    "solution_distances",
     "IO_MODES",
     "audit_farms",
 ]
@@ -161,6 +162,23 @@ def _audit_distances_serial(data, starts, counts, first, keys, g, out):
     (no parallel runtime involved, so any number of threads may run it at once)."""
     for i in range(starts.shape[0]):
         _audit_sector(data, starts[i], counts[i], first[i], keys, i, g, out)
+
+
+def solution_distances(words: np.ndarray, starts: np.ndarray, counts: np.ndarray, keys: np.ndarray,
+                       global_challenge: bytes) -> np.ndarray:
+    """§9.3 for many sectors on the calling thread (the compiled kernel the auditor's hashing
+    threads run; it releases the GIL): sector i's ``counts[i]`` chunks start at 32-bit word
+    ``starts[i]`` of ``words`` (uint32), its key (sector slot challenge) is ``keys[i]`` (32 bytes,
+    as an (n, 32) uint8 array). Returns every chunk's distance, sector after sector."""
+    counts = np.asarray(counts, np.int64)
+    first = np.zeros(len(counts), np.int64)
+    if len(counts):
+        first[1:] = np.cumsum(counts)[:-1]
+    key_words = np.ascontiguousarray(keys, np.uint8).view("<u4").astype(np.int64)
+    out = np.empty(int(counts.sum()), np.uint64)
+    g = np.uint64(int.from_bytes(bytes(global_challenge)[:8], "little"))
+    _audit_distances_serial(words, np.asarray(starts, np.int64), counts, first, key_words, g, out)
+    return out
 
 
 # numba's parallel kernels are called by one thread at a time (its "workqueue" threading layer,

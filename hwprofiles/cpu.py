@@ -285,21 +285,28 @@ def measure_record_encoding(target_s: float, threads: int, version: str = "v2") 
 # --- audit hashing (sector-audit-prove.md §9.3) ---------------------------------------------------
 def measure_audit_hashing(target_s: float, threads: int) -> list[Metric]:
     """Sectors per second whose s-bucket (500 chunks of 32 B, mean for 1000 pieces) is hashed with
-    keyed BLAKE3 (one compression per chunk, key = the sector's slot challenge): the CPU half of an audit."""
+    keyed BLAKE3 (one compression per chunk, key = the sector's slot challenge) into solution
+    distances by the auditor's own kernel, 64 sectors per call: the CPU half of an audit."""
     import numpy as np
 
-    from farmkit.protocol.constants import BLAKE3_HASH_SIZE, MAX_PIECES_IN_SECTOR, SCALAR_SIZE
+    from farmkit.protocol.constants import MAX_PIECES_IN_SECTOR, SCALAR_SIZE
 
-    chunks = np.random.default_rng().integers(0, 256, (MAX_PIECES_IN_SECTOR // 2, SCALAR_SIZE), dtype=np.uint8)
-    keys = [os.urandom(BLAKE3_HASH_SIZE) for _ in range(64)]
+    sectors, per_sector = 64, MAX_PIECES_IN_SECTOR // 2
+    rng = np.random.default_rng()
+    words = rng.integers(0, 2**32, sectors * per_sector * SCALAR_SIZE // 4, dtype=np.uint32)
+    starts = np.arange(sectors, dtype=np.int64) * (per_sector * SCALAR_SIZE // 4)
+    counts = np.full(sectors, per_sector, np.int64)
+    keys = rng.integers(0, 256, (sectors, 32), dtype=np.uint8)
+    challenges = [os.urandom(32) for _ in range(16)]
     state: dict[str, Any] = {}
 
     def one(m: Metric) -> None:
-        fn, where = load_function("farmkit.kernels.blake3", "blake3_rows")
-        rate, reps, dt = rate_one_thread(lambda i: fn(chunks, keys[i % 64]), target_s)
-        m.value = rate
-        m.detail = {"function": where, "chunks_per_sector": int(chunks.shape[0]), "calls": reps, "threads": 1}
-        state["call"] = lambda: fn(chunks, keys[0])
+        fn, where = load_function("farmkit.auditor.audit", "solution_distances")
+        rate, reps, dt = rate_one_thread(lambda i: fn(words, starts, counts, keys, challenges[i % 16]), target_s)
+        m.value = rate * sectors
+        m.detail = {"function": where, "chunks_per_sector": per_sector, "sectors_per_call": sectors, "calls": reps,
+                    "threads": 1}
+        state["call"] = lambda: fn(words, starts, counts, keys, challenges[0])
 
     single = measured("audit_hashing_1t", "audit hashing (1 thread)", "sectors/s", one)
 
@@ -307,9 +314,9 @@ def measure_audit_hashing(target_s: float, threads: int) -> list[Metric]:
         if "call" not in state:
             raise Unavailable(single.reason or "single-thread run failed")
         call = state["call"]
-        rate, calls = parallel_rate(lambda: [call() for _ in range(16)], threads, target_s)
-        m.value = rate * 16
-        m.detail = {"threads": threads, "calls": calls * 16}
+        rate, calls = parallel_rate(call, threads, target_s)
+        m.value = rate * sectors
+        m.detail = {"threads": threads, "calls": calls, "sectors_per_call": sectors}
 
     return [single, measured("audit_hashing", f"audit hashing ({threads} threads)", "sectors/s", many)]
 

@@ -53,6 +53,10 @@ def test_audit_hash_kernel_vs_blake3_package():
     serial = np.zeros_like(out)
     _audit_distances_serial(words, starts, counts, first, keys, np.uint64(g), serial)
     assert np.array_equal(out, serial)
+    from farmkit.auditor.audit import solution_distances  # the public entry (hwprofile measures it)
+
+    keys_u8 = np.frombuffer(keys_b, np.uint8).reshape(-1, 32)
+    assert np.array_equal(solution_distances(words, starts, counts, keys_u8, gc), out)
     for i, c in enumerate(counts.tolist()):
         key = keys_b[32 * i : 32 * i + 32]
         for j in range(c):
