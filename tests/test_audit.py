@@ -389,3 +389,23 @@ def test_aio_refused_falls_back_to_plain_reads(tmp_path):
             assert buf[a : a + n].tobytes() == data[o : o + n]
     finally:
         io.close()
+
+
+def test_benchmark_cli_audit_and_prove():
+    """`auditor benchmark audit|prove` (like subspace-farmer's): JSON with times and throughput,
+    both I/O modes, warm and cold."""
+    import json
+
+    d = str(plotted_farm())
+    for extra in ([], ["--io", "direct", "--cold", "--random-challenges"]):
+        code, out, err = run_cli("benchmark", "audit", "--farm", d, "--samples", "2", *extra)
+        assert code == 0, err
+        r = json.loads(out)
+        assert r["sectors"] == 2 and r["samples"] == 2 and r["audit_time_min_s"] > 0 and r["time_per_tib_s"] > 0
+        assert r["mode"] == ("cold" if extra else "warm") and r["io"] == ("direct" if extra else "mmap")
+    code, out, err = run_cli("benchmark", "prove", "--farm", d)
+    assert code == 0, err
+    r = json.loads(out)
+    assert r["prove_time_min_s"] > 0 and set(r["parts_s"]) == {"table", "read", "decode", "witness"}
+    code, out, err = run_cli("benchmark", "audit", "--farm", d, "--io", "tape")
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
