@@ -1,7 +1,8 @@
 """BLAKE3 (spec: pos.md §5 "fx", sector-audit-prove.md §6.3), numba-compiled.
 
-* :func:`compress` — the BLAKE3 compression function on int64 scalars (every value < 2^32), fully
-  unrolled (7 rounds; the message schedule is written out, no permutation at run time).
+* :func:`compress32` — the BLAKE3 compression function on uint32 tuples (:func:`round32`,
+  :func:`permute32`; inlined, so the permutation costs nothing at run time); :func:`compress` is
+  the same on int64 scalars (every value < 2^32); :func:`compress_lanes` runs it lane-parallel.
 * :func:`hash` — BLAKE3-256 of a byte string, plain or keyed (any length: chunks and the
   binary tree of parent nodes).
 * :func:`blake3_rows` — one hash per row of an ``(n, m)`` uint8 matrix (e.g. 160-byte proofs,
@@ -14,7 +15,7 @@ All kernels are ``@njit(cache=True, nogil=True)``; callers may run them in threa
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, uint32
+from numba import int64, njit, uint32
 
 __all__ = [
     "IV",
@@ -55,22 +56,77 @@ _IV_ARRAY = np.array(IV, dtype=np.int64)
 _M32 = 0xFFFFFFFF
 
 
+# --- The compression function ---------------------------------------------------------------------
+# Written once, on uint32 words (explicit truncation after each step): G, a round, the message
+# permutation, 7 rounds. Called in a loop over many independent messages (lanes) LLVM vectorises it
+# (AVX2 / AVX-512: 8 / 16 messages per instruction), ~6x the scalar throughput: the PoS fx and
+# audit kernels. ``compress`` is the same function with int64 words in and out.
+
+
 @njit(cache=True, nogil=True, inline="always")
-def _g(a, b, c, d, mx, my):
-    """The quarter-round G (rotations 16, 12, 8, 7) on 32-bit words held in int64."""
-    a = (a + b + mx) & 0xFFFFFFFF
-    d ^= a
-    d = ((d >> 16) | (d << 16)) & 0xFFFFFFFF
-    c = (c + d) & 0xFFFFFFFF
-    b ^= c
-    b = ((b >> 12) | (b << 20)) & 0xFFFFFFFF
-    a = (a + b + my) & 0xFFFFFFFF
-    d ^= a
-    d = ((d >> 8) | (d << 24)) & 0xFFFFFFFF
-    c = (c + d) & 0xFFFFFFFF
-    b ^= c
-    b = ((b >> 7) | (b << 25)) & 0xFFFFFFFF
+def _g32(a, b, c, d, mx, my):
+    a = uint32(a + b + mx)
+    d = uint32(d ^ a)
+    d = uint32((d >> 16) | (d << 16))
+    c = uint32(c + d)
+    b = uint32(b ^ c)
+    b = uint32((b >> 12) | (b << 20))
+    a = uint32(a + b + my)
+    d = uint32(d ^ a)
+    d = uint32((d >> 8) | (d << 24))
+    c = uint32(c + d)
+    b = uint32(b ^ c)
+    b = uint32((b >> 7) | (b << 25))
     return a, b, c, d
+
+
+MSG_PERMUTATION = (2, 6, 3, 10, 7, 0, 4, 13, 1, 11, 12, 5, 9, 14, 15, 8)  # BLAKE3 paper §2.2
+_IV32 = tuple(np.uint32(x) for x in IV)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def round32(v, m):
+    """One BLAKE3 round on a 16-word uint32 state tuple: G on the columns, then the diagonals."""
+    v0, v1, v2, v3, v4, v5, v6, v7, v8, v9, v10, v11, v12, v13, v14, v15 = v
+    v0, v4, v8, v12 = _g32(v0, v4, v8, v12, m[0], m[1])
+    v1, v5, v9, v13 = _g32(v1, v5, v9, v13, m[2], m[3])
+    v2, v6, v10, v14 = _g32(v2, v6, v10, v14, m[4], m[5])
+    v3, v7, v11, v15 = _g32(v3, v7, v11, v15, m[6], m[7])
+    v0, v5, v10, v15 = _g32(v0, v5, v10, v15, m[8], m[9])
+    v1, v6, v11, v12 = _g32(v1, v6, v11, v12, m[10], m[11])
+    v2, v7, v8, v13 = _g32(v2, v7, v8, v13, m[12], m[13])
+    v3, v4, v9, v14 = _g32(v3, v4, v9, v14, m[14], m[15])
+    return (v0, v1, v2, v3, v4, v5, v6, v7, v8, v9, v10, v11, v12, v13, v14, v15)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def permute32(m):
+    """The message word permutation applied between rounds (``MSG_PERMUTATION``)."""
+    return (m[2], m[6], m[3], m[10], m[7], m[0], m[4], m[13], m[1], m[11], m[12], m[5], m[9], m[14], m[15], m[8])
+
+
+@njit(cache=True, nogil=True, inline="always")
+def compress32(h, m, counter, block_len, flags):
+    """The compression function on uint32 tuples (``h``: 8-word chaining value, ``m``: 16 message
+    words): the 16-word state after the 7 rounds; output word i < 8 is ``v[i] ^ v[i + 8]``. Called
+    inside a loop over independent messages (lanes) it vectorises: keep only the output words you
+    need and LLVM drops the rest."""
+    v = (h[0], h[1], h[2], h[3], h[4], h[5], h[6], h[7],
+         _IV32[0], _IV32[1], _IV32[2], _IV32[3],
+         uint32(counter & 0xFFFFFFFF), uint32(counter >> 32), uint32(block_len), uint32(flags))
+    v = round32(v, m)
+    m = permute32(m)
+    v = round32(v, m)
+    m = permute32(m)
+    v = round32(v, m)
+    m = permute32(m)
+    v = round32(v, m)
+    m = permute32(m)
+    v = round32(v, m)
+    m = permute32(m)
+    v = round32(v, m)
+    m = permute32(m)
+    return round32(v, m)
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -82,79 +138,18 @@ def compress(
     """BLAKE3 compression of one 64-byte block (16 LE message words) under chaining value h.
 
     Returns the 8-word output chaining value (the first 32 bytes of the block output). All words
-    are int64 holding 32-bit values; ``counter`` is the 64-bit chunk counter.
+    are int64 holding 32-bit values; ``counter`` is the 64-bit chunk counter. (:func:`compress32`
+    with int64 words in and out.)
     """
-    v0, v1, v2, v3, v4, v5, v6, v7 = h0, h1, h2, h3, h4, h5, h6, h7
-    v8, v9, v10, v11 = 0x6A09E667, 0xBB67AE85, 0x3C6EF372, 0xA54FF53A
-    v12 = counter & 0xFFFFFFFF
-    v13 = (counter >> 32) & 0xFFFFFFFF
-    v14 = block_len
-    v15 = flags
-    # round 1
-    v0, v4, v8, v12 = _g(v0, v4, v8, v12, m0, m1)
-    v1, v5, v9, v13 = _g(v1, v5, v9, v13, m2, m3)
-    v2, v6, v10, v14 = _g(v2, v6, v10, v14, m4, m5)
-    v3, v7, v11, v15 = _g(v3, v7, v11, v15, m6, m7)
-    v0, v5, v10, v15 = _g(v0, v5, v10, v15, m8, m9)
-    v1, v6, v11, v12 = _g(v1, v6, v11, v12, m10, m11)
-    v2, v7, v8, v13 = _g(v2, v7, v8, v13, m12, m13)
-    v3, v4, v9, v14 = _g(v3, v4, v9, v14, m14, m15)
-    # round 2
-    v0, v4, v8, v12 = _g(v0, v4, v8, v12, m2, m6)
-    v1, v5, v9, v13 = _g(v1, v5, v9, v13, m3, m10)
-    v2, v6, v10, v14 = _g(v2, v6, v10, v14, m7, m0)
-    v3, v7, v11, v15 = _g(v3, v7, v11, v15, m4, m13)
-    v0, v5, v10, v15 = _g(v0, v5, v10, v15, m1, m11)
-    v1, v6, v11, v12 = _g(v1, v6, v11, v12, m12, m5)
-    v2, v7, v8, v13 = _g(v2, v7, v8, v13, m9, m14)
-    v3, v4, v9, v14 = _g(v3, v4, v9, v14, m15, m8)
-    # round 3
-    v0, v4, v8, v12 = _g(v0, v4, v8, v12, m3, m4)
-    v1, v5, v9, v13 = _g(v1, v5, v9, v13, m10, m12)
-    v2, v6, v10, v14 = _g(v2, v6, v10, v14, m13, m2)
-    v3, v7, v11, v15 = _g(v3, v7, v11, v15, m7, m14)
-    v0, v5, v10, v15 = _g(v0, v5, v10, v15, m6, m5)
-    v1, v6, v11, v12 = _g(v1, v6, v11, v12, m9, m0)
-    v2, v7, v8, v13 = _g(v2, v7, v8, v13, m11, m15)
-    v3, v4, v9, v14 = _g(v3, v4, v9, v14, m8, m1)
-    # round 4
-    v0, v4, v8, v12 = _g(v0, v4, v8, v12, m10, m7)
-    v1, v5, v9, v13 = _g(v1, v5, v9, v13, m12, m9)
-    v2, v6, v10, v14 = _g(v2, v6, v10, v14, m14, m3)
-    v3, v7, v11, v15 = _g(v3, v7, v11, v15, m13, m15)
-    v0, v5, v10, v15 = _g(v0, v5, v10, v15, m4, m0)
-    v1, v6, v11, v12 = _g(v1, v6, v11, v12, m11, m2)
-    v2, v7, v8, v13 = _g(v2, v7, v8, v13, m5, m8)
-    v3, v4, v9, v14 = _g(v3, v4, v9, v14, m1, m6)
-    # round 5
-    v0, v4, v8, v12 = _g(v0, v4, v8, v12, m12, m13)
-    v1, v5, v9, v13 = _g(v1, v5, v9, v13, m9, m11)
-    v2, v6, v10, v14 = _g(v2, v6, v10, v14, m15, m10)
-    v3, v7, v11, v15 = _g(v3, v7, v11, v15, m14, m8)
-    v0, v5, v10, v15 = _g(v0, v5, v10, v15, m7, m2)
-    v1, v6, v11, v12 = _g(v1, v6, v11, v12, m5, m3)
-    v2, v7, v8, v13 = _g(v2, v7, v8, v13, m0, m1)
-    v3, v4, v9, v14 = _g(v3, v4, v9, v14, m6, m4)
-    # round 6
-    v0, v4, v8, v12 = _g(v0, v4, v8, v12, m9, m14)
-    v1, v5, v9, v13 = _g(v1, v5, v9, v13, m11, m5)
-    v2, v6, v10, v14 = _g(v2, v6, v10, v14, m8, m12)
-    v3, v7, v11, v15 = _g(v3, v7, v11, v15, m15, m1)
-    v0, v5, v10, v15 = _g(v0, v5, v10, v15, m13, m3)
-    v1, v6, v11, v12 = _g(v1, v6, v11, v12, m0, m10)
-    v2, v7, v8, v13 = _g(v2, v7, v8, v13, m2, m6)
-    v3, v4, v9, v14 = _g(v3, v4, v9, v14, m4, m7)
-    # round 7
-    v0, v4, v8, v12 = _g(v0, v4, v8, v12, m11, m15)
-    v1, v5, v9, v13 = _g(v1, v5, v9, v13, m5, m0)
-    v2, v6, v10, v14 = _g(v2, v6, v10, v14, m1, m9)
-    v3, v7, v11, v15 = _g(v3, v7, v11, v15, m8, m6)
-    v0, v5, v10, v15 = _g(v0, v5, v10, v15, m14, m10)
-    v1, v6, v11, v12 = _g(v1, v6, v11, v12, m2, m12)
-    v2, v7, v8, v13 = _g(v2, v7, v8, v13, m3, m4)
-    v3, v4, v9, v14 = _g(v3, v4, v9, v14, m7, m13)
+    v = compress32(
+        (uint32(h0), uint32(h1), uint32(h2), uint32(h3), uint32(h4), uint32(h5), uint32(h6), uint32(h7)),
+        (uint32(m0), uint32(m1), uint32(m2), uint32(m3), uint32(m4), uint32(m5), uint32(m6), uint32(m7),
+         uint32(m8), uint32(m9), uint32(m10), uint32(m11), uint32(m12), uint32(m13), uint32(m14), uint32(m15)),
+        counter, block_len, flags,
+    )
+    return (int64(v[0] ^ v[8]), int64(v[1] ^ v[9]), int64(v[2] ^ v[10]), int64(v[3] ^ v[11]),
+            int64(v[4] ^ v[12]), int64(v[5] ^ v[13]), int64(v[6] ^ v[14]), int64(v[7] ^ v[15]))
 
-    return (v0 ^ v8, v1 ^ v9, v2 ^ v10, v3 ^ v11, v4 ^ v12, v5 ^ v13, v6 ^ v14, v7 ^ v15)
 
 
 @njit(cache=True, nogil=True)
@@ -284,85 +279,11 @@ def blake3_rows(data: np.ndarray, key: bytes | None = None) -> np.ndarray:
     return out
 
 
-# --- Lane-parallel compression ------------------------------------------------------------------
-# The same compression with every word a uint32 (explicit truncation after each step), run for
-# many independent messages in one loop over lanes: LLVM vectorises that loop (AVX2 / AVX-512:
-# 8 / 16 messages per instruction), ~6x the scalar throughput. Used by the PoS fx kernels.
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _g32(a, b, c, d, mx, my):
-    a = uint32(a + b + mx)
-    d = uint32(d ^ a)
-    d = uint32((d >> 16) | (d << 16))
-    c = uint32(c + d)
-    b = uint32(b ^ c)
-    b = uint32((b >> 12) | (b << 20))
-    a = uint32(a + b + my)
-    d = uint32(d ^ a)
-    d = uint32((d >> 8) | (d << 24))
-    c = uint32(c + d)
-    b = uint32(b ^ c)
-    b = uint32((b >> 7) | (b << 25))
-    return a, b, c, d
-
-
-MSG_PERMUTATION = (2, 6, 3, 10, 7, 0, 4, 13, 1, 11, 12, 5, 9, 14, 15, 8)  # BLAKE3 paper §2.2
-
-
-@njit(cache=True, nogil=True, inline="always")
-def round32(v, m):
-    """One BLAKE3 round on a 16-word uint32 state tuple: G on the columns, then the diagonals."""
-    v0, v1, v2, v3, v4, v5, v6, v7, v8, v9, v10, v11, v12, v13, v14, v15 = v
-    v0, v4, v8, v12 = _g32(v0, v4, v8, v12, m[0], m[1])
-    v1, v5, v9, v13 = _g32(v1, v5, v9, v13, m[2], m[3])
-    v2, v6, v10, v14 = _g32(v2, v6, v10, v14, m[4], m[5])
-    v3, v7, v11, v15 = _g32(v3, v7, v11, v15, m[6], m[7])
-    v0, v5, v10, v15 = _g32(v0, v5, v10, v15, m[8], m[9])
-    v1, v6, v11, v12 = _g32(v1, v6, v11, v12, m[10], m[11])
-    v2, v7, v8, v13 = _g32(v2, v7, v8, v13, m[12], m[13])
-    v3, v4, v9, v14 = _g32(v3, v4, v9, v14, m[14], m[15])
-    return (v0, v1, v2, v3, v4, v5, v6, v7, v8, v9, v10, v11, v12, v13, v14, v15)
-
-
-@njit(cache=True, nogil=True, inline="always")
-def permute32(m):
-    """The message word permutation applied between rounds (``MSG_PERMUTATION``)."""
-    return (m[2], m[6], m[3], m[10], m[7], m[0], m[4], m[13], m[1], m[11], m[12], m[5], m[9], m[14], m[15], m[8])
-
-
-@njit(cache=True, nogil=True, inline="always")
-def compress32(h, m, counter, block_len, flags):
-    """The compression function on uint32 tuples (``h``: 8-word chaining value, ``m``: 16 message
-    words): the 16-word state after the 7 rounds; output word i < 8 is ``v[i] ^ v[i + 8]``. Called
-    inside a loop over independent messages (lanes) it vectorises: keep only the output words you
-    need and LLVM drops the rest."""
-    v = (h[0], h[1], h[2], h[3], h[4], h[5], h[6], h[7],
-         uint32(IV[0]), uint32(IV[1]), uint32(IV[2]), uint32(IV[3]),
-         uint32(counter & 0xFFFFFFFF), uint32(counter >> 32), uint32(block_len), uint32(flags))
-    v = round32(v, m)
-    m = permute32(m)
-    v = round32(v, m)
-    m = permute32(m)
-    v = round32(v, m)
-    m = permute32(m)
-    v = round32(v, m)
-    m = permute32(m)
-    v = round32(v, m)
-    m = permute32(m)
-    v = round32(v, m)
-    m = permute32(m)
-    return round32(v, m)
-
-
 @njit(cache=True, nogil=True, inline="always")
 def _lane_message(msg, lane):
     return (msg[0, lane], msg[1, lane], msg[2, lane], msg[3, lane], msg[4, lane], msg[5, lane], msg[6, lane],
             msg[7, lane], msg[8, lane], msg[9, lane], msg[10, lane], msg[11, lane], msg[12, lane], msg[13, lane],
             msg[14, lane], msg[15, lane])
-
-
-_IV32 = tuple(np.uint32(x) for x in IV)
 
 
 @njit(cache=True, nogil=True)

@@ -61,6 +61,16 @@ def test_compress32_lanes_vs_blake3_package():
         assert got == b3.hash_reference(data, key)
 
 
+def test_permute32_is_the_papers_permutation():
+    from numba import njit
+
+    @njit
+    def run():
+        return b3.permute32((0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15))
+
+    assert run() == (2, 6, 3, 10, 7, 0, 4, 13, 1, 11, 12, 5, 9, 14, 15, 8) == b3.MSG_PERMUTATION
+
+
 def test_bad_key_length():
     with pytest.raises(ValueError):
         b3.hash(b"x", b"short")
