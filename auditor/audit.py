@@ -164,6 +164,24 @@ def _audit_distances_serial(data, starts, counts, first, keys, g, out):
         _audit_sector(data, starts[i], counts[i], first[i], keys, i, g, out)
 
 
+def _first_chunks(counts: np.ndarray) -> np.ndarray:
+    """Index of each sector's first chunk in the flat distance array (exclusive prefix sum)."""
+    first = np.zeros(len(counts), np.int64)
+    if len(counts):
+        first[1:] = np.cumsum(counts)[:-1]
+    return first
+
+
+def _key_words(sector_slot_challenges: np.ndarray) -> np.ndarray:
+    """(n, 32) uint8 sector slot challenges → (n, 8) int64 LE words (the kernels' BLAKE3 keys)."""
+    return np.ascontiguousarray(sector_slot_challenges, np.uint8).view("<u4").astype(np.int64)
+
+
+def _challenge_u64(global_challenge: bytes) -> np.uint64:
+    """§9.3 ``g``: the first 8 bytes of the global challenge, little-endian."""
+    return np.uint64(int.from_bytes(bytes(global_challenge)[:8], "little"))
+
+
 def solution_distances(words: np.ndarray, starts: np.ndarray, counts: np.ndarray, keys: np.ndarray,
                        global_challenge: bytes) -> np.ndarray:
     """§9.3 for many sectors on the calling thread (the compiled kernel the auditor's hashing
@@ -171,13 +189,9 @@ def solution_distances(words: np.ndarray, starts: np.ndarray, counts: np.ndarray
     ``starts[i]`` of ``words`` (uint32), its key (sector slot challenge) is ``keys[i]`` (32 bytes,
     as an (n, 32) uint8 array). Returns every chunk's distance, sector after sector."""
     counts = np.asarray(counts, np.int64)
-    first = np.zeros(len(counts), np.int64)
-    if len(counts):
-        first[1:] = np.cumsum(counts)[:-1]
-    key_words = np.ascontiguousarray(keys, np.uint8).view("<u4").astype(np.int64)
     out = np.empty(int(counts.sum()), np.uint64)
-    g = np.uint64(int.from_bytes(bytes(global_challenge)[:8], "little"))
-    _audit_distances_serial(words, np.asarray(starts, np.int64), counts, first, key_words, g, out)
+    _audit_distances_serial(words, np.asarray(starts, np.int64), counts, _first_chunks(counts), _key_words(keys),
+                            _challenge_u64(global_challenge), out)
     return out
 
 
@@ -456,11 +470,10 @@ class _LinuxAio:
         cbs["offset"] = layout.lo[todo]
         ptrs = (cbs.ctypes.data + _IOCB.itemsize * np.arange(m, dtype=np.uint64)).astype(np.uint64)
         events = np.zeros(self.depth, _IO_EVENT)
-        failed: list[int] = []
         with self.lock:
             try:
-                got, sub, next_b = self._run(layout, batch_of, size, done, ptrs, events, failed, batches, slow,
-                                             todo, batch_size, ring)
+                got, sub, next_b = self._run(layout, batch_of, size, done, ptrs, events, batches, slow, todo,
+                                             batch_size, ring)
             except BaseException:
                 self.close()  # io_destroy waits for the reads still in flight: buf is free after it
                 raise
@@ -473,7 +486,7 @@ class _LinuxAio:
                 batches.done(next_b)
                 next_b += 1
 
-    def _run(self, layout, batch_of, size, done, ptrs, events, failed, batches, slow, todo, batch_size, ring):
+    def _run(self, layout, batch_of, size, done, ptrs, events, batches, slow, todo, batch_size, ring):
         """The submit / reap loop of :meth:`read`; returns (reaped, submitted, next batch to report)."""
         m, nb = len(ptrs), len(size)
         next_b = sub = got = 0
@@ -512,7 +525,6 @@ class _LinuxAio:
             ids = ev["data"].astype(np.int64)
             ok = ev["res"] >= layout.need[ids]
             for i in ids[~ok].tolist():  # refused or short: the slow way now (its slot is still ours)
-                failed.append(i)
                 slow(i)
             done += np.bincount(batch_of[ids], minlength=nb)
             got += r
@@ -715,7 +727,7 @@ class _PlotIO:
         ``batches.wait(b)`` blocks until ranges ``[b * batch_size, (b + 1) * batch_size)`` are all
         in ``buf``; every future is done once no read is in flight any more. ``ring`` (native AIO
         only): the slots are a ring of that many batches, reused as ``batches.hashed_range`` frees
-        them (:func:`ring_layout`)."""
+        them (:meth:`_ReadLayout.in_ring`)."""
         n = len(layout.lo)
         batch_size = max(1, int(batch_size))
         batches = _Batches(-(-n // batch_size), batch_size, n)
@@ -840,10 +852,8 @@ class FarmAuditor:
         self.region_base = self.sector_indexes * self.farm.sector_size + layout.s_buckets_offset
         if self.io_mode == "direct" and n:  # the most any slot's page-widened s-bucket reads can take
             widest = -(-SCALAR_SIZE * sizes.max(axis=1).astype(np.int64) // PAGE) * PAGE + PAGE
-            ring = self.RING_BATCHES * self.HASH_CHUNK
-            need = int(widest.sum())
-            if self.RING_BATCHES and n > ring and self._io._aio_engine() is not None:
-                need = ring * int(widest.max())
+            ring = self._ring_slots(n)
+            need = ring * int(widest.max()) if ring else int(widest.sum())
             with self._io._buf_lock:
                 self._io.reserve_buffer(need)
         plot_size = self._io.size
@@ -874,15 +884,11 @@ class FarmAuditor:
         n = len(self.sectors)
         chal = self.sector_ids ^ np.frombuffer(gc, np.uint8)[None, :]
         s_idx = chal[:, 0].astype(np.int64) | (chal[:, 1].astype(np.int64) << 8)
-        keys = np.ascontiguousarray(chal).view("<u4").astype(np.int64)
         chunk_start = np.empty(n, np.int64)
         counts = np.empty(n, np.int64)
         _locate_buckets(self.sizes, self.coarse, s_idx, chunk_start, counts)
-        first = np.zeros(n, np.int64)
-        if n:
-            first[1:] = np.cumsum(counts)[:-1]
-        g = np.uint64(int.from_bytes(gc[:8], "little"))
-        return _AuditPlan(s_idx, keys, counts, first, self.region_base + SCALAR_SIZE * chunk_start, g)
+        return _AuditPlan(s_idx, _key_words(chal), counts, _first_chunks(counts),
+                          self.region_base + SCALAR_SIZE * chunk_start, _challenge_u64(gc))
 
     def read(self, plan: "_AuditPlan") -> None:
         """Issue the reads: mmap → ``MADV_WILLNEED`` prefetch; direct → O_DIRECT gather (blocking)."""
@@ -930,6 +936,14 @@ class FarmAuditor:
     RING_BATCHES = 16  # direct + native AIO: a ring of 16 batches of HASH_CHUNK slots (256 reads)
     PIPELINE_MMAP = True  # mmap: hash batch b while later batches' MADV_WILLNEED are issued
 
+    def _ring_slots(self, n: int) -> int:
+        """Slots of the direct audit's ring for ``n`` sectors, 0 when it reads into one slot per
+        sector (mmap, no native AIO, or a farm no bigger than the ring)."""
+        slots = self.RING_BATCHES * self.HASH_CHUNK
+        if self.io_mode != "direct" or not slots or n <= slots or self._io._aio_engine() is None:
+            return 0
+        return slots
+
     def _read_and_hash_pipelined(self, plan: "_AuditPlan") -> np.ndarray:
         """Every batch of sectors is read in turn (direct: native AIO or I/O threads, straight into
         page-aligned slots of one reused buffer; mmap: ``MADV_WILLNEED`` from the I/O threads)
@@ -950,7 +964,7 @@ class FarmAuditor:
             return out
         ring = 0
         batch_size = self.PIPELINE_BATCH
-        if self.RING_BATCHES and io._aio_engine() is not None and n > self.RING_BATCHES * self.HASH_CHUNK:
+        if self._ring_slots(n):
             ring, batch_size = self.RING_BATCHES, self.HASH_CHUNK
             layout = layout.in_ring(batch_size, ring)
             bounds = list(range(0, n, batch_size)) + [n]

@@ -185,17 +185,17 @@ def _device_read_rate(path: Path, reads: list[tuple[int, int]], threads: int) ->
             "mb_per_s": nbytes / dt / 1e6, "threads_in_flight": threads, "o_direct": True}
 
 
-def _device_read_rate_aio(path: Path, reads: list[tuple[int, int]], depth: int, burst: int = 0) -> dict:
-    """The same reads through the auditor's native-AIO engine, ``depth`` in flight (one thread);
-    ``burst``: in separate bursts of that many reads (an audit's worth: queue ramp-up and drain
-    included), the median burst's rate."""
+def _device_read_rate_aio(path: Path, reads: list[tuple[int, int]], depth: int) -> dict:
+    """The same reads through the auditor's native-AIO engine, ``depth`` in flight (one thread), in
+    random order into a ring of ``depth`` slots (the device's best case; contents are not looked at).
+    An audit's worth of reads includes the queue's ramp-up and drain, as an audit does."""
     from farmkit.auditor.audit import _Batches, _LinuxAio, _ReadLayout, _aligned
 
     order = np.random.default_rng().permutation(len(reads))
     lo = np.array([reads[i][0] for i in order.tolist()], np.int64)
     span = np.array([reads[i][1] for i in order.tolist()], np.int64)
     width = int(span.max())
-    slot = (np.arange(len(lo), dtype=np.int64) % depth) * width  # contents are not looked at
+    slot = (np.arange(len(lo), dtype=np.int64) % depth) * width
     layout = _ReadLayout(lo, span, slot, span, slot, depth * width)
     buf = _aligned(depth * width)
     buf[:] = 0  # fault the buffer in before timing
@@ -206,18 +206,6 @@ def _device_read_rate_aio(path: Path, reads: list[tuple[int, int]], depth: int, 
         raise RuntimeError(f"baseline read {i} failed")
 
     try:
-        if burst:
-            rates = []
-            for b0 in range(0, len(lo) - burst + 1, burst):
-                part = _ReadLayout(lo[b0 : b0 + burst], span[b0 : b0 + burst], slot[:burst], span[b0 : b0 + burst],
-                                   slot[:burst], layout.total)
-                t0 = time.perf_counter()
-                aio.read(fd, part, buf, burst, _Batches(1), slow)
-                dt = time.perf_counter() - t0
-                rates.append((burst / dt, int(part.span.sum()) / dt))
-            r = statistics.median(x for x, _ in rates)
-            return {"bursts": len(rates), "reads_per_burst": burst, "reads_per_s": r,
-                    "mb_per_s": statistics.median(y for _, y in rates) / 1e6, "aio_in_flight": depth, "o_direct": True}
         t0 = time.perf_counter()
         aio.read(fd, layout, buf, len(lo), _Batches(1), slow)
         dt = time.perf_counter() - t0
