@@ -665,11 +665,9 @@ class DevNode:
             t.cancel()
         await self.server.stop()
         if self._metrics_server is not None:
-            server = self._metrics_server[0] if isinstance(self._metrics_server, tuple) else self._metrics_server
-            try:
-                server.shutdown()
-            except Exception:
-                pass
+            from farmkit.farmerd.metrics import stop_serving
+
+            stop_serving(self._metrics_server)
             self._metrics_server = None
         if self.state is not None:
             self._save_state()

@@ -519,11 +519,9 @@ class Farmer:
                 f.auditor = None
             f.farm.close()
         if self._metrics_server is not None:
-            server = self._metrics_server[0] if isinstance(self._metrics_server, tuple) else self._metrics_server
-            try:
-                server.shutdown()
-            except Exception:
-                pass
+            from farmkit.farmerd.metrics import stop_serving
+
+            stop_serving(self._metrics_server)
             self._metrics_server = None
 
     async def _first_app_info(self, stop: asyncio.Event) -> R.FarmerAppInfo | None:

@@ -76,3 +76,13 @@ class FarmerMetrics:
         if not sep or not host or not port.isdigit():
             raise FarmkitError(f"--prometheus-listen-on: expected HOST:PORT, got {listen_on!r}")
         return start_http_server(int(port), addr=host, registry=self.registry)
+
+
+def stop_serving(handle) -> None:
+    """Stop a ``/metrics`` server started by :meth:`serve` (prometheus_client returns the server,
+    or ``(server, thread)`` in newer versions); shutting down is best effort."""
+    server = handle[0] if isinstance(handle, tuple) else handle
+    try:
+        server.shutdown()
+    except Exception:  # noqa: BLE001 - already stopped, or never fully started
+        pass
