@@ -126,7 +126,8 @@ def _extend_one(x, tw, tw_inv, rev, twist):
 
 @njit(cache=True, nogil=True, parallel=True)
 def _extend_rows_bytes(src, out, bad, tw, tw_inv, rev, twist):
-    """src (b, n, 32) bytes → parity (b, n, 32) bytes; bad[b] = 1 if a source scalar is ≥ r."""
+    """src (b, n, 32) bytes → parity (b, n, 32) bytes; bad[b] = 1 if a source scalar is ≥ r. Any
+    strides (``extend_records`` passes transposed views: one row per chunk offset)."""
     nb, n = src.shape[0], src.shape[1]
     for b in prange(nb):
         x = np.empty((n, 4), dtype=np.uint64)
@@ -140,24 +141,6 @@ def _extend_rows_bytes(src, out, bad, tw, tw_inv, rev, twist):
         _extend_one(x, tw, tw_inv, rev, twist)
         for k in range(n):
             fr_raw_to_be32(fr_load(x, k), out[b, k])
-
-
-@njit(cache=True, nogil=True, parallel=True)
-def _extend_columns_bytes(src, out, bad, tw, tw_inv, rev, twist):
-    """Across records: src (n, m, 32) → parity (n, m, 32), one extension per column (chunk offset)."""
-    n, m = src.shape[0], src.shape[1]
-    for o in prange(m):
-        x = np.empty((n, 4), dtype=np.uint64)
-        flag = 0
-        for k in range(n):
-            v, ok = fr_raw_from_be32(src[k, o])  # linear map: no Montgomery conversion needed
-            if not ok:
-                flag = 1
-            fr_store(x, k, v)
-        bad[o] = flag
-        _extend_one(x, tw, tw_inv, rev, twist)
-        for k in range(n):
-            fr_raw_to_be32(fr_load(x, k), out[k, o])
 
 
 def _extend_single_parallel(src: np.ndarray) -> np.ndarray:
@@ -217,7 +200,8 @@ def extend_records(records) -> np.ndarray:
     out = np.empty_like(src)
     bad = np.zeros(src.shape[1], dtype=np.int64)
     if src.shape[1]:
-        _extend_columns_bytes(src, out, bad, *_tables(src.shape[0]))
+        # column o across the records is a row of the transposed view (no copy)
+        _extend_rows_bytes(src.transpose(1, 0, 2), out.transpose(1, 0, 2), bad, *_tables(src.shape[0]))
     if bad.any():
         raise FarmkitError(f"extend_records: invalid scalar (>= modulus) at chunk offset {int(np.argmax(bad))}")
     return out
