@@ -82,55 +82,41 @@ def ints_to_bytes(values) -> np.ndarray:
 _U64x2 = types.UniTuple(types.uint64, 2)
 
 
+def _i128_op(n_args: int, op, hi_shift: int = 64):
+    """An intrinsic over ``n_args`` u64 values: zero-extend to i128, ``op(builder, *xs)``, return
+    ``(s >> hi_shift, s mod 2^64)`` as two u64."""
+
+    def typer(typingctx, *args):
+        sig = _U64x2(*([types.uint64] * n_args))
+
+        def codegen(context, builder, signature, values):
+            i128 = ir.IntType(128)
+            s = op(builder, *(builder.zext(v, i128) for v in values))
+            lo = builder.trunc(s, ir.IntType(64))
+            hi = builder.trunc(builder.lshr(s, ir.Constant(i128, hi_shift)), ir.IntType(64))
+            return context.make_tuple(builder, signature.return_type, (hi, lo))
+
+        return sig, codegen
+
+    return typer
+
+
 @intrinsic
 def mac(typingctx, a, b, c, d):
     """(hi, lo) of a + b·c + d computed in 128 bits (never overflows)."""
-    sig = _U64x2(types.uint64, types.uint64, types.uint64, types.uint64)
-
-    def codegen(context, builder, signature, args):
-        i128 = ir.IntType(128)
-        i64 = ir.IntType(64)
-        x, y, z, w = (builder.zext(v, i128) for v in args)
-        s = builder.add(builder.add(builder.mul(y, z), x), w)
-        lo = builder.trunc(s, i64)
-        hi = builder.trunc(builder.lshr(s, ir.Constant(i128, 64)), i64)
-        return context.make_tuple(builder, signature.return_type, (hi, lo))
-
-    return sig, codegen
+    return _i128_op(4, lambda bd, x, y, z, w: bd.add(bd.add(bd.mul(y, z), x), w))(typingctx, a, b, c, d)
 
 
 @intrinsic
 def adc(typingctx, a, b, carry):
     """(carry_out, sum) of a + b + carry."""
-    sig = _U64x2(types.uint64, types.uint64, types.uint64)
-
-    def codegen(context, builder, signature, args):
-        i128 = ir.IntType(128)
-        i64 = ir.IntType(64)
-        x, y, c = (builder.zext(v, i128) for v in args)
-        s = builder.add(builder.add(x, y), c)
-        lo = builder.trunc(s, i64)
-        hi = builder.trunc(builder.lshr(s, ir.Constant(i128, 64)), i64)
-        return context.make_tuple(builder, signature.return_type, (hi, lo))
-
-    return sig, codegen
+    return _i128_op(3, lambda bd, x, y, c: bd.add(bd.add(x, y), c))(typingctx, a, b, carry)
 
 
 @intrinsic
 def sbb(typingctx, a, b, borrow):
-    """(borrow_out ∈ {0,1}, difference) of a − b − borrow."""
-    sig = _U64x2(types.uint64, types.uint64, types.uint64)
-
-    def codegen(context, builder, signature, args):
-        i128 = ir.IntType(128)
-        i64 = ir.IntType(64)
-        x, y, c = (builder.zext(v, i128) for v in args)
-        s = builder.sub(builder.sub(x, y), c)
-        lo = builder.trunc(s, i64)
-        hi = builder.trunc(builder.lshr(s, ir.Constant(i128, 127)), i64)
-        return context.make_tuple(builder, signature.return_type, (hi, lo))
-
-    return sig, codegen
+    """(borrow_out ∈ {0,1}, difference) of a − b − borrow (the borrow is bit 127 of the i128)."""
+    return _i128_op(3, lambda bd, x, y, c: bd.sub(bd.sub(x, y), c), hi_shift=127)(typingctx, a, b, borrow)
 
 
 # --- element kernels on 4-tuples (Montgomery form) --------------------------------------------
